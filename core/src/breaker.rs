@@ -1,0 +1,429 @@
+//! The async driver around the sans-IO [`Machine`]: admission, retries with
+//! backoff, metrics and events.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backoff::{Backoff, FullJitter};
+use crate::clock::{Clock, TokioClock};
+use crate::config::BreakerConfig;
+use crate::error::{CallError, Rejected};
+use crate::kind::{Classify, ErrorKind};
+use crate::machine::{Admit, Change, Machine, Outcome, Rejection, Role, Ticket};
+use crate::metrics::{Metrics, MetricsSnapshot, Status};
+use crate::rng::{seed_from_name, SplitMix64};
+use crate::state::State;
+
+/// A circuit breaker. Cloning is cheap and clones share one state.
+pub struct CircuitBreaker<C: Clock = TokioClock> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    machine: Machine,
+    metrics: Metrics,
+    config: BreakerConfig,
+    clock: C,
+    rng: SplitMix64,
+    backoff: Box<dyn Backoff>,
+}
+
+impl<C: Clock> Clone for CircuitBreaker<C> {
+    fn clone(&self) -> Self {
+        CircuitBreaker {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Clock> fmt::Debug for CircuitBreaker<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
+            .field("state", &self.inner.machine.stored_state())
+            .finish()
+    }
+}
+
+/// Assembles a [`CircuitBreaker`] from a config plus the injected clock,
+/// seed and backoff policy.
+pub struct BreakerBuilder<C> {
+    config: BreakerConfig,
+    clock: C,
+    seed: Option<u64>,
+    backoff: Option<Box<dyn Backoff>>,
+}
+
+impl BreakerBuilder<TokioClock> {
+    /// A builder with tokio's clock, a seed derived from the breaker name and
+    /// full-jitter backoff from `base_delay`.
+    pub fn new(config: BreakerConfig) -> Self {
+        BreakerBuilder {
+            config,
+            clock: TokioClock::new(),
+            seed: None,
+            backoff: None,
+        }
+    }
+}
+
+impl<C: Clock> BreakerBuilder<C> {
+    /// Uses `clock` for time and sleeping.
+    pub fn clock<C2: Clock>(self, clock: C2) -> BreakerBuilder<C2> {
+        BreakerBuilder {
+            config: self.config,
+            clock,
+            seed: self.seed,
+            backoff: self.backoff,
+        }
+    }
+
+    /// Seeds the jitter RNG (by default: derived from the breaker name).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Replaces the default full-jitter backoff.
+    pub fn backoff(mut self, backoff: impl Backoff) -> Self {
+        self.backoff = Some(Box::new(backoff));
+        self
+    }
+
+    /// The breaker, Closed.
+    pub fn build(self) -> CircuitBreaker<C> {
+        let seed = self
+            .seed
+            .unwrap_or_else(|| seed_from_name(self.config.name()));
+        let backoff = self
+            .backoff
+            .unwrap_or_else(|| Box::new(FullJitter::new(self.config.base_delay())));
+        CircuitBreaker {
+            inner: Arc::new(Inner {
+                machine: Machine::new(&self.config),
+                metrics: Metrics::new(),
+                config: self.config,
+                clock: self.clock,
+                rng: SplitMix64::new(seed),
+                backoff,
+            }),
+        }
+    }
+}
+
+impl CircuitBreaker<TokioClock> {
+    /// A breaker on tokio's clock with default seed and backoff.
+    pub fn new(config: BreakerConfig) -> Self {
+        BreakerBuilder::new(config).build()
+    }
+
+    /// A builder to inject a clock, seed or backoff.
+    pub fn builder(config: BreakerConfig) -> BreakerBuilder<TokioClock> {
+        BreakerBuilder::new(config)
+    }
+}
+
+impl<C: Clock> CircuitBreaker<C> {
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        self.inner.config.name()
+    }
+
+    /// The breaker's config.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.inner.config
+    }
+
+    /// The current state. An Open breaker whose `open_timeout` has passed
+    /// reads (and becomes) HalfOpen even if no call arrives.
+    pub fn state(&self) -> State {
+        let (state, change) = self.inner.machine.state(|| self.inner.clock.now());
+        self.inner.emit(change);
+        state
+    }
+
+    /// Every metric, read without locks; the state gauge is [`Self::state`].
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let state = self.state();
+        self.inner.metrics.snapshot(self.name(), state)
+    }
+
+    /// Probes in flight right now (zero unless HalfOpen).
+    pub fn probes_in_flight(&self) -> u32 {
+        self.inner.machine.probes_in_flight()
+    }
+
+    /// Admits one operation without retries, for callers that drive the
+    /// operation themselves (sync code, or their own retry loop). Each permit
+    /// is one call in `operations_total`. Dropping the permit unsettled
+    /// counts as cancelled and frees a probe slot.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejection> {
+        let (admission, change) = self
+            .inner
+            .machine
+            .admit(Admit::Any, || self.inner.clock.now());
+        self.inner.emit(change);
+        match admission {
+            Ok(ticket) => Ok(Permit {
+                inner: &self.inner,
+                ticket,
+                settled: false,
+            }),
+            Err(rejection) => {
+                self.inner.metrics.operation(Status::Rejected);
+                Err(rejection)
+            }
+        }
+    }
+
+    /// Runs `op` under the breaker: rejected at once while Open; while
+    /// Closed, retryable failures are retried up to `max_retries` times with
+    /// backoff inside the `max_delay` budget, each retry passing admission
+    /// again; a HalfOpen probe is never retried.
+    pub async fn call<T, E, F, Fut>(&self, mut op: F) -> Result<T, CallError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + fmt::Display,
+    {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let mut call = CallGuard {
+            inner,
+            status: None,
+            attempts: 0,
+        };
+        let mut slept = Duration::ZERO;
+        let mut last_error: Option<E> = None;
+        loop {
+            let admit = if call.attempts == 0 {
+                Admit::Any
+            } else {
+                Admit::ClosedOnly
+            };
+            let (admission, change) = inner.machine.admit(admit, || inner.clock.now());
+            inner.emit(change);
+            let ticket = match (admission, last_error.take()) {
+                (Ok(ticket), _) => ticket,
+                (Err(rejection), None) => {
+                    call.finish(Status::Rejected);
+                    return Err(CallError::Rejected(inner.rejected(rejection)));
+                }
+                (Err(_), Some(last_error)) => {
+                    // A retry found the breaker no longer Closed: stop here.
+                    call.finish(Status::Failure);
+                    return Err(CallError::Failed {
+                        attempts: call.attempts,
+                        last_error,
+                    });
+                }
+            };
+            let attempt = AttemptGuard {
+                inner,
+                ticket: Some(ticket),
+            };
+            let result = op().await;
+            call.attempts += 1;
+            let error = match result {
+                Ok(value) => {
+                    attempt.settle(Outcome::Success);
+                    call.finish(Status::Success);
+                    return Ok(value);
+                }
+                Err(error) => error,
+            };
+            let kind = error.kind();
+            inner.metrics.error(kind);
+            tracing::warn!(
+                breaker = %config.name(),
+                error_type = kind.as_str(),
+                attempt = call.attempts,
+                error = %error,
+                "attempt failed"
+            );
+            if !config.is_retryable(kind) {
+                attempt.settle(Outcome::Ignored);
+                call.finish(Status::Ignored);
+                return Err(CallError::NotRetried(error));
+            }
+            attempt.settle(Outcome::Failure);
+            let remaining = config.max_delay().saturating_sub(slept);
+            let retries_done = call.attempts - 1;
+            if ticket.role() == Role::Probe
+                || retries_done >= config.max_retries()
+                || remaining.is_zero()
+            {
+                call.finish(Status::Failure);
+                return Err(CallError::Failed {
+                    attempts: call.attempts,
+                    last_error: error,
+                });
+            }
+            let delay = inner
+                .backoff
+                .delay(retries_done, remaining, inner.rng.next_u64())
+                .min(remaining);
+            slept += delay;
+            inner.metrics.retry();
+            last_error = Some(error);
+            if !delay.is_zero() {
+                inner.clock.sleep(delay).await;
+            }
+        }
+    }
+
+    /// Like [`Self::call`], but any error goes to `fallback`, whose value is
+    /// returned instead.
+    pub async fn call_with_fallback<T, E, F, Fut>(
+        &self,
+        op: F,
+        fallback: impl FnOnce(CallError<E>) -> T,
+    ) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + fmt::Display,
+    {
+        match self.call(op).await {
+            Ok(value) => value,
+            Err(error) => fallback(error),
+        }
+    }
+}
+
+impl<C: Clock> Inner<C> {
+    fn emit(&self, change: Option<Change>) {
+        if let Some(change) = change {
+            self.metrics.transition(change.transition, change.recovery);
+            tracing::info!(
+                breaker = %self.config.name(),
+                from = change.transition.from().as_str(),
+                to = change.transition.to().as_str(),
+                at_ms = change.at.as_millis() as u64,
+                recovery_ms = change.recovery.map(|r| r.as_millis() as u64),
+                "circuit breaker state changed"
+            );
+        }
+    }
+
+    fn record(&self, ticket: Ticket, outcome: Outcome) {
+        let change = self.machine.record(ticket, outcome, || self.clock.now());
+        self.emit(change);
+    }
+
+    fn rejected(&self, rejection: Rejection) -> Rejected {
+        Rejected {
+            breaker: Arc::clone(self.config.name_arc()),
+            state: rejection.state,
+            retry_after: rejection.retry_after,
+        }
+    }
+}
+
+/// Records the call's status exactly once: as finished, or as cancelled if
+/// the call future is dropped first.
+struct CallGuard<'a, C: Clock> {
+    inner: &'a Inner<C>,
+    status: Option<Status>,
+    attempts: u32,
+}
+
+impl<C: Clock> CallGuard<'_, C> {
+    fn finish(&mut self, status: Status) {
+        debug_assert!(self.status.is_none(), "a call finishes once");
+        self.status = Some(status);
+    }
+}
+
+impl<C: Clock> Drop for CallGuard<'_, C> {
+    fn drop(&mut self) {
+        let status = self.status.unwrap_or(Status::Cancelled);
+        self.inner.metrics.operation(status);
+        tracing::debug!(
+            breaker = %self.inner.config.name(),
+            status = status.as_str(),
+            attempts = self.attempts,
+            "call finished"
+        );
+    }
+}
+
+/// Hands the ticket back to the machine exactly once; a drop mid-operation
+/// (the call future was cancelled) records `Cancelled`, freeing a probe slot.
+struct AttemptGuard<'a, C: Clock> {
+    inner: &'a Inner<C>,
+    ticket: Option<Ticket>,
+}
+
+impl<C: Clock> AttemptGuard<'_, C> {
+    fn settle(mut self, outcome: Outcome) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, outcome);
+        }
+    }
+}
+
+impl<C: Clock> Drop for AttemptGuard<'_, C> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, Outcome::Cancelled);
+        }
+    }
+}
+
+/// Admission for one operation run by the caller; see
+/// [`CircuitBreaker::try_acquire`]. Settle it with [`Permit::success`] or
+/// [`Permit::error`]; dropping it counts as cancelled.
+#[must_use = "dropping a permit records the call as cancelled"]
+pub struct Permit<'a, C: Clock> {
+    inner: &'a Inner<C>,
+    ticket: Ticket,
+    settled: bool,
+}
+
+impl<C: Clock> Permit<'_, C> {
+    /// Whether this permit is a HalfOpen probe.
+    pub fn is_probe(&self) -> bool {
+        self.ticket.role() == Role::Probe
+    }
+
+    /// The operation succeeded.
+    #[inline]
+    pub fn success(mut self) {
+        self.settled = true;
+        self.inner.record(self.ticket, Outcome::Success);
+        self.inner.metrics.operation(Status::Success);
+    }
+
+    /// The operation failed with an error of `kind`: a failure if the config
+    /// retries that kind, otherwise ignored.
+    pub fn error(mut self, kind: ErrorKind) {
+        self.settled = true;
+        self.inner.metrics.error(kind);
+        let (outcome, status) = if self.inner.config.is_retryable(kind) {
+            (Outcome::Failure, Status::Failure)
+        } else {
+            (Outcome::Ignored, Status::Ignored)
+        };
+        tracing::warn!(
+            breaker = %self.inner.config.name(),
+            error_type = kind.as_str(),
+            attempt = 1u32,
+            "attempt failed"
+        );
+        self.inner.record(self.ticket, outcome);
+        self.inner.metrics.operation(status);
+    }
+}
+
+impl<C: Clock> Drop for Permit<'_, C> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.inner.record(self.ticket, Outcome::Cancelled);
+            self.inner.metrics.operation(Status::Cancelled);
+        }
+    }
+}
