@@ -384,6 +384,15 @@ pub struct Permit<'a, C: Clock> {
     settled: bool,
 }
 
+impl<C: Clock> fmt::Debug for Permit<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.inner.config.name())
+            .field("probe", &self.is_probe())
+            .finish()
+    }
+}
+
 impl<C: Clock> Permit<'_, C> {
     /// Whether this permit is a HalfOpen probe.
     pub fn is_probe(&self) -> bool {
