@@ -480,7 +480,7 @@ impl<F: FnOnce() -> Duration> Lazy<F> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(breakwater_loom)))]
 mod tests {
     use super::*;
 
