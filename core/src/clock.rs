@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn manual_clock_sleep_advances_time() {
         let clock = ManualClock::new();
-        let _ = clock.sleep(Duration::from_millis(5));
+        drop(clock.sleep(Duration::from_millis(5)));
         assert_eq!(clock.now(), Duration::from_millis(5));
     }
 

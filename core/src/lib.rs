@@ -60,3 +60,8 @@ pub use kind::{Classify, ErrorKind, KindSet};
 pub use machine::Rejection;
 pub use metrics::{HistogramSnapshot, MetricsSnapshot, Status, RECOVERY_BUCKETS_SECONDS};
 pub use state::{State, Transition};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -43,7 +43,9 @@ fn run_to_completion<F: Future>(future: F) -> F::Output {
 #[test]
 fn ten_thousand_closed_state_calls_allocate_nothing() {
     let config = BreakerConfig::builder("alloc").build().unwrap();
-    let breaker = CircuitBreaker::builder(config).clock(ManualClock::new()).build();
+    let breaker = CircuitBreaker::builder(config)
+        .clock(ManualClock::new())
+        .build();
     // Warm up: thread-local shard index and tracing callsite registration.
     for _ in 0..10 {
         run_to_completion(breaker.call(|| async { Ok::<u64, std::io::Error>(1) })).unwrap();
@@ -52,11 +54,15 @@ fn ten_thousand_closed_state_calls_allocate_nothing() {
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let mut sum = 0;
     for i in 0..10_000u64 {
-        sum += run_to_completion(breaker.call(|| async move { Ok::<u64, std::io::Error>(i) })).unwrap();
+        sum += run_to_completion(breaker.call(|| async move { Ok::<u64, std::io::Error>(i) }))
+            .unwrap();
         breaker.try_acquire().unwrap().success();
     }
     let allocated = ALLOCATIONS.load(Ordering::SeqCst) - before;
     assert_eq!(sum, (0..10_000u64).sum::<u64>());
-    assert_eq!(allocated, 0, "closed-state calls allocated {allocated} times");
+    assert_eq!(
+        allocated, 0,
+        "closed-state calls allocated {allocated} times"
+    );
     assert_eq!(breaker.metrics().operations_total(), 20_020);
 }

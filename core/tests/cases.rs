@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use breakwater_core::{
-    BreakerConfig, CallError, CircuitBreaker, Clock, ErrorKind, FullJitter, ManualClock, State, Status, Transition,
+    BreakerConfig, CallError, CircuitBreaker, Clock, ErrorKind, FullJitter, ManualClock, State,
+    Status, Transition,
 };
 
 fn io(kind: std::io::ErrorKind) -> std::io::Error {
@@ -26,12 +27,18 @@ fn config(max_retries: u32, probes: u32) -> BreakerConfig {
 
 fn manual(config: BreakerConfig) -> (CircuitBreaker<ManualClock>, ManualClock) {
     let clock = ManualClock::new();
-    (CircuitBreaker::builder(config).clock(clock.clone()).build(), clock)
+    (
+        CircuitBreaker::builder(config).clock(clock.clone()).build(),
+        clock,
+    )
 }
 
 fn trip(breaker: &CircuitBreaker<ManualClock>) {
     for _ in 0..breaker.config().trip_threshold() {
-        breaker.try_acquire().expect("closed").error(ErrorKind::Connection);
+        breaker
+            .try_acquire()
+            .expect("closed")
+            .error(ErrorKind::Connection);
     }
     assert_eq!(breaker.state(), State::Open);
 }
@@ -66,19 +73,36 @@ fn one_probe_slot_and_100_callers_at_the_deadline_admit_exactly_one() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<bool>>()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<bool>>()
     });
-    assert_eq!(admitted.iter().filter(|a| **a).count(), 1, "exactly one probe admitted");
+    assert_eq!(
+        admitted.iter().filter(|a| **a).count(),
+        1,
+        "exactly one probe admitted"
+    );
     let m = breaker.metrics();
     assert_eq!(m.operations(Status::Rejected), 99);
-    assert_eq!(m.operations(Status::Failure), failures_before, "rejections are not failures");
-    assert_eq!(m.transitions(Transition::OpenToHalfOpen), 1, "one Open->HalfOpen however many race");
+    assert_eq!(
+        m.operations(Status::Failure),
+        failures_before,
+        "rejections are not failures"
+    );
+    assert_eq!(
+        m.transitions(Transition::OpenToHalfOpen),
+        1,
+        "one Open->HalfOpen however many race"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn one_probe_slot_and_100_async_callers_admit_exactly_one() {
     let breaker = CircuitBreaker::new(config(0, 1));
-    let _ = breaker.call(|| async { Err::<(), _>(io(std::io::ErrorKind::ConnectionRefused)) }).await;
+    let _ = breaker
+        .call(|| async { Err::<(), _>(io(std::io::ErrorKind::ConnectionRefused)) })
+        .await;
     assert_eq!(breaker.state(), State::Open);
     tokio::time::advance(Duration::from_secs(30)).await;
     let tasks: Vec<_> = (0..100)
@@ -107,7 +131,11 @@ async fn one_probe_slot_and_100_async_callers_admit_exactly_one() {
         }
     }
     assert_eq!((ok, rejected), (1, 99));
-    assert_eq!(breaker.metrics().operations(Status::Failure), 1, "only the tripping call failed");
+    assert_eq!(
+        breaker.metrics().operations(Status::Failure),
+        1,
+        "only the tripping call failed"
+    );
 }
 
 #[test]
@@ -119,7 +147,11 @@ fn probe_ending_in_non_retryable_error_lets_the_next_probe_in() {
     assert!(probe.is_probe());
     assert!(breaker.try_acquire().is_err(), "slot taken");
     probe.error(ErrorKind::InvalidInput);
-    assert_eq!(breaker.state(), State::HalfOpen, "neither success nor failure");
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "neither success nor failure"
+    );
     let next = breaker.try_acquire().expect("slot freed");
     next.success();
     assert_eq!(breaker.metrics().operations(Status::Ignored), 1);
@@ -138,7 +170,11 @@ fn dropping_a_probe_future_frees_its_slot() {
     assert_eq!(breaker.probes_in_flight(), 0);
     assert!(breaker.try_acquire().is_ok(), "next probe admitted");
     let m = breaker.metrics();
-    assert_eq!(m.operations(Status::Cancelled), 2, "the dropped call and the dropped permit");
+    assert_eq!(
+        m.operations(Status::Cancelled),
+        2,
+        "the dropped call and the dropped permit"
+    );
 }
 
 #[test]
@@ -153,7 +189,11 @@ fn late_failures_from_before_the_trip_neither_move_the_deadline_nor_reopen() {
         permit.error(ErrorKind::Timeout);
     }
     let m = breaker.metrics();
-    assert_eq!(m.transitions(Transition::ClosedToOpen), 1, "no second open event");
+    assert_eq!(
+        m.transitions(Transition::ClosedToOpen),
+        1,
+        "no second open event"
+    );
     assert_eq!(m.operations(Status::Failure), 2 + 5, "counted in metrics");
     let left = breaker.try_acquire().unwrap_err().retry_after.unwrap();
     assert_eq!(left, Duration::from_secs(20), "deadline not moved");
@@ -169,7 +209,11 @@ fn after_open_timeout_without_traffic_the_state_reads_half_open_with_gauge_2() {
     assert_eq!(breaker.state(), State::HalfOpen);
     let m = breaker.metrics();
     assert_eq!(m.state_gauge(), 2);
-    assert_eq!(m.transitions(Transition::OpenToHalfOpen), 1, "read twice, transitioned once");
+    assert_eq!(
+        m.transitions(Transition::OpenToHalfOpen),
+        1,
+        "read twice, transitioned once"
+    );
 }
 
 /// A clock that records every sleep, to see the backoff the breaker chose.
@@ -198,8 +242,13 @@ fn backoffs(seed: u64, max_delay: Duration) -> Vec<Duration> {
         .build()
         .unwrap();
     let clock = RecordingClock::default();
-    let breaker = CircuitBreaker::builder(config).clock(clock.clone()).seed(seed).build();
-    let result = futures::executor::block_on(breaker.call(|| async { Err::<(), _>(io(std::io::ErrorKind::TimedOut)) }));
+    let breaker = CircuitBreaker::builder(config)
+        .clock(clock.clone())
+        .seed(seed)
+        .build();
+    let result = futures::executor::block_on(
+        breaker.call(|| async { Err::<(), _>(io(std::io::ErrorKind::TimedOut)) }),
+    );
     assert!(matches!(result, Err(CallError::Failed { .. })));
     let sleeps = clock.sleeps.lock().unwrap().clone();
     sleeps
@@ -214,12 +263,22 @@ fn with_a_fixed_seed_the_nth_backoff_lies_within_its_jitter_window() {
         let mut remaining = max_delay;
         for (n, sleep) in sleeps.iter().enumerate() {
             let ceiling = jitter.ceiling(n as u32).min(remaining);
-            assert!(*sleep <= ceiling, "seed {seed}: backoff {n} = {sleep:?} > {ceiling:?}");
+            assert!(
+                *sleep <= ceiling,
+                "seed {seed}: backoff {n} = {sleep:?} > {ceiling:?}"
+            );
             remaining -= *sleep;
         }
-        assert_eq!(sleeps, backoffs(seed, max_delay), "same seed, same backoffs");
+        assert_eq!(
+            sleeps,
+            backoffs(seed, max_delay),
+            "same seed, same backoffs"
+        );
     }
-    assert_ne!(backoffs(1, Duration::from_secs(60)), backoffs(2, Duration::from_secs(60)));
+    assert_ne!(
+        backoffs(1, Duration::from_secs(60)),
+        backoffs(2, Duration::from_secs(60))
+    );
 }
 
 #[test]
@@ -266,7 +325,10 @@ fn a_retry_that_meets_an_open_breaker_fails_the_call_without_running() {
     }));
     assert_eq!(runs, 1);
     match result {
-        Err(CallError::Failed { attempts, last_error }) => {
+        Err(CallError::Failed {
+            attempts,
+            last_error,
+        }) => {
             assert_eq!(attempts, 1);
             assert_eq!(last_error.kind(), std::io::ErrorKind::TimedOut);
         }
@@ -279,12 +341,17 @@ fn rejection_error_names_the_breaker_state_and_time_to_next_probe() {
     let (breaker, clock) = manual(config(0, 1));
     trip(&breaker);
     clock.advance(Duration::from_secs(12));
-    let err = futures::executor::block_on(breaker.call(|| async { Ok::<(), std::io::Error>(()) })).unwrap_err();
-    assert_eq!(err.to_string(), "circuit breaker `case` is open; next probe in 18s");
-    assert!(err.is_rejected());
-    let value = futures::executor::block_on(
-        breaker.call_with_fallback(|| async { Ok::<u8, std::io::Error>(1) }, |e| if e.is_rejected() { 7 } else { 0 }),
+    let err = futures::executor::block_on(breaker.call(|| async { Ok::<(), std::io::Error>(()) }))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "circuit breaker `case` is open; next probe in 18s"
     );
+    assert!(err.is_rejected());
+    let value = futures::executor::block_on(breaker.call_with_fallback(
+        || async { Ok::<u8, std::io::Error>(1) },
+        |e| if e.is_rejected() { 7 } else { 0 },
+    ));
     assert_eq!(value, 7);
 }
 

@@ -49,10 +49,12 @@ fn trip_and_recovery_emit_state_changes_failed_attempts_and_results() {
             .unwrap();
         let clock = ManualClock::new();
         let breaker = CircuitBreaker::builder(config).clock(clock.clone()).build();
-        let failing = || async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) };
+        let failing =
+            || async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) };
         let _ = futures::executor::block_on(breaker.call(failing));
         clock.advance(Duration::from_secs(1));
-        let _ = futures::executor::block_on(breaker.call(|| async { Ok::<(), std::io::Error>(()) }));
+        let _ =
+            futures::executor::block_on(breaker.call(|| async { Ok::<(), std::io::Error>(()) }));
     });
     let find = |level: &str, message: &str| -> Vec<&serde_json::Value> {
         events
@@ -65,19 +67,32 @@ fn trip_and_recovery_emit_state_changes_failed_attempts_and_results() {
         .iter()
         .map(|e| {
             assert_eq!(e["fields"]["breaker"], "traced");
-            (e["fields"]["from"].as_str().unwrap().into(), e["fields"]["to"].as_str().unwrap().into())
+            (
+                e["fields"]["from"].as_str().unwrap().into(),
+                e["fields"]["to"].as_str().unwrap().into(),
+            )
         })
         .collect();
-    let expected = [("closed", "open"), ("open", "half_open"), ("half_open", "closed")];
+    let expected = [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ];
     assert_eq!(pairs, expected.map(|(a, b)| (a.to_string(), b.to_string())));
 
     let failures = find("WARN", "attempt failed");
     assert_eq!(failures.len(), 2, "two attempts failed (1 + max_retries)");
     assert_eq!(failures[1]["fields"]["attempt"], 2);
     assert_eq!(failures[0]["fields"]["error_type"], "connection");
-    assert!(failures[0]["fields"]["error"].as_str().unwrap().contains("refused"));
+    assert!(failures[0]["fields"]["error"]
+        .as_str()
+        .unwrap()
+        .contains("refused"));
 
     let results = find("DEBUG", "call finished");
-    let statuses: Vec<_> = results.iter().map(|e| e["fields"]["status"].as_str().unwrap()).collect();
+    let statuses: Vec<_> = results
+        .iter()
+        .map(|e| e["fields"]["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["failure", "success"]);
 }

@@ -25,7 +25,9 @@ fn machine(probes: u32) -> Machine {
 /// Opens the machine at t=0 (deadline t=10s).
 fn open(m: &Machine) {
     let ticket = m.admit(Admit::Any, || Duration::ZERO).0.unwrap();
-    let change = m.record(ticket, Outcome::Failure, || Duration::ZERO).unwrap();
+    let change = m
+        .record(ticket, Outcome::Failure, || Duration::ZERO)
+        .unwrap();
     assert_eq!(change.transition, Transition::ClosedToOpen);
 }
 
@@ -43,7 +45,11 @@ fn race_past_deadline(threads: usize, probes: u32) {
         let admitted = results.iter().filter(|(r, _)| r.is_ok()).count();
         let transitions = results.iter().filter(|(_, c)| c.is_some()).count();
         assert_eq!(transitions, 1, "exactly one Open->HalfOpen");
-        assert_eq!(admitted, threads.min(probes as usize), "probe slots honoured");
+        assert_eq!(
+            admitted,
+            threads.min(probes as usize),
+            "probe slots honoured"
+        );
         for (result, _) in &results {
             if let Err(rejection) = result {
                 // Losing the race is an ordinary HalfOpen rejection, never an error.
@@ -77,7 +83,10 @@ fn a_state_read_racing_an_admission_transitions_once() {
         let (state, change_b) = reader.join().unwrap();
         assert_eq!(state, State::HalfOpen);
         assert!(admission.is_ok(), "the reader takes no probe slot");
-        assert_eq!(u8::from(change_a.is_some()) + u8::from(change_b.is_some()), 1);
+        assert_eq!(
+            u8::from(change_a.is_some()) + u8::from(change_b.is_some()),
+            1
+        );
     });
 }
 

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use breakwater_core::{
-    BreakerConfig, CallError, CircuitBreaker, ErrorKind, ManualClock, MetricsSnapshot, Permit, State, Status,
-    Transition,
+    BreakerConfig, CallError, CircuitBreaker, ErrorKind, ManualClock, MetricsSnapshot, Permit,
+    State, Status, Transition,
 };
 use proptest::prelude::*;
 
@@ -108,7 +108,10 @@ impl Model {
     fn state(&mut self, now: Duration) -> State {
         if let ModelState::Open { until } = self.state {
             if now >= until {
-                let half = ModelState::HalfOpen { successes: 0, probes: 0 };
+                let half = ModelState::HalfOpen {
+                    successes: 0,
+                    probes: 0,
+                };
                 self.enter(Transition::OpenToHalfOpen, half, now);
             }
         }
@@ -122,11 +125,17 @@ impl Model {
     fn admit(&mut self, now: Duration) -> Option<ModelTicket> {
         self.state(now);
         let ticket = match &mut self.state {
-            ModelState::Closed { .. } => Some(ModelTicket { epoch: self.epoch, probe: false }),
+            ModelState::Closed { .. } => Some(ModelTicket {
+                epoch: self.epoch,
+                probe: false,
+            }),
             ModelState::Open { .. } => None,
             ModelState::HalfOpen { probes, .. } if *probes < self.max_probes => {
                 *probes += 1;
-                Some(ModelTicket { epoch: self.epoch, probe: true })
+                Some(ModelTicket {
+                    epoch: self.epoch,
+                    probe: true,
+                })
             }
             ModelState::HalfOpen { .. } => None,
         };
@@ -150,29 +159,49 @@ impl Model {
         if ticket.epoch != self.epoch {
             return; // admitted in an earlier epoch: metrics only
         }
-        let open = ModelState::Open { until: now + self.open_timeout };
+        let open = ModelState::Open {
+            until: now + self.open_timeout,
+        };
         match (self.state, end) {
-            (ModelState::Closed { .. }, End::Success) => self.state = ModelState::Closed { failures: 0 },
+            (ModelState::Closed { .. }, End::Success) => {
+                self.state = ModelState::Closed { failures: 0 }
+            }
             (ModelState::Closed { failures }, End::Transient(_)) if failures + 1 >= self.trip => {
                 self.enter(Transition::ClosedToOpen, open, now)
             }
             (ModelState::Closed { failures }, End::Transient(_)) => {
-                self.state = ModelState::Closed { failures: failures + 1 }
+                self.state = ModelState::Closed {
+                    failures: failures + 1,
+                }
             }
             (ModelState::Closed { .. }, _) => {}
             (ModelState::HalfOpen { successes, probes }, End::Success) => {
                 assert!(ticket.probe);
                 if successes + 1 >= self.success_threshold {
-                    self.enter(Transition::HalfOpenToClosed, ModelState::Closed { failures: 0 }, now)
+                    self.enter(
+                        Transition::HalfOpenToClosed,
+                        ModelState::Closed { failures: 0 },
+                        now,
+                    )
                 } else {
-                    self.state = ModelState::HalfOpen { successes: successes + 1, probes: probes - 1 }
+                    self.state = ModelState::HalfOpen {
+                        successes: successes + 1,
+                        probes: probes - 1,
+                    }
                 }
             }
-            (ModelState::HalfOpen { .. }, End::Transient(_)) => self.enter(Transition::HalfOpenToOpen, open, now),
-            (ModelState::HalfOpen { successes, probes }, End::NonRetryable(_) | End::Cancel) => {
-                self.state = ModelState::HalfOpen { successes, probes: probes - 1 }
+            (ModelState::HalfOpen { .. }, End::Transient(_)) => {
+                self.enter(Transition::HalfOpenToOpen, open, now)
             }
-            (ModelState::Open { .. }, _) => unreachable!("a ticket of the current epoch cannot be Open"),
+            (ModelState::HalfOpen { successes, probes }, End::NonRetryable(_) | End::Cancel) => {
+                self.state = ModelState::HalfOpen {
+                    successes,
+                    probes: probes - 1,
+                }
+            }
+            (ModelState::Open { .. }, _) => {
+                unreachable!("a ticket of the current epoch cannot be Open")
+            }
         }
     }
 
@@ -187,13 +216,27 @@ impl Model {
 fn assert_matches_model(snapshot: &MetricsSnapshot, model: &mut Model, now: Duration) {
     let state = model.state(now);
     assert_eq!(snapshot.state, state, "state");
-    assert_eq!(snapshot.state_gauge(), state.gauge(), "gauge equals the state");
-    assert_eq!(snapshot.operations, model.operations, "operations_total by status");
+    assert_eq!(
+        snapshot.state_gauge(),
+        state.gauge(),
+        "gauge equals the state"
+    );
+    assert_eq!(
+        snapshot.operations, model.operations,
+        "operations_total by status"
+    );
     assert_eq!(snapshot.errors, model.errors, "errors_total by kind");
     assert_eq!(snapshot.transitions, model.transitions, "transitions_total");
-    assert_eq!(snapshot.recovery.count, model.recoveries.len() as u64, "one recovery sample per outage");
+    assert_eq!(
+        snapshot.recovery.count,
+        model.recoveries.len() as u64,
+        "one recovery sample per outage"
+    );
     let sum: f64 = model.recoveries.iter().map(Duration::as_secs_f64).sum();
-    assert!((snapshot.recovery.sum_seconds - sum).abs() < 1e-6, "recovery sum");
+    assert!(
+        (snapshot.recovery.sum_seconds - sum).abs() < 1e-6,
+        "recovery sum"
+    );
 }
 
 /// Entries into a state minus exits from it is 1 for the current state and
@@ -207,12 +250,25 @@ fn assert_transitions_balance(snapshot: &MetricsSnapshot) {
             .map(|t| snapshot.transitions(*t))
             .sum::<u64>()
             + u64::from(state == State::Closed);
-        let exits: u64 = Transition::ALL.iter().filter(|t| t.from() == state).map(|t| snapshot.transitions(*t)).sum();
-        assert_eq!(entries - exits, u64::from(snapshot.state == state), "flow balance for {state}");
+        let exits: u64 = Transition::ALL
+            .iter()
+            .filter(|t| t.from() == state)
+            .map(|t| snapshot.transitions(*t))
+            .sum();
+        assert_eq!(
+            entries - exits,
+            u64::from(snapshot.state == state),
+            "flow balance for {state}"
+        );
     }
 }
 
-fn config(max_retries: u32, success_threshold: u32, probes: u32, open_timeout_ms: u64) -> BreakerConfig {
+fn config(
+    max_retries: u32,
+    success_threshold: u32,
+    probes: u32,
+    open_timeout_ms: u64,
+) -> BreakerConfig {
     BreakerConfig::builder("model")
         .max_retries(max_retries)
         .success_threshold(success_threshold)
