@@ -1,0 +1,245 @@
+//! What a run observed, stamped with virtual time: breaker samples, every
+//! breaker transition, every publish and its outcome, every delivery to a
+//! subscriber, and a one-line-per-event log.
+//!
+//! All of it is appended from the simulation's single thread (host tasks,
+//! the transition tap, the driver between steps), so append order is the
+//! simulation's order and the same seed gives the same records.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use breakwater_core::{ErrorKind, MetricsSnapshot, State, Status, Transition};
+use bytes::Bytes;
+use mqttbytes::QoS;
+
+/// Virtual milliseconds since the run started, as seen from inside a host
+/// (0 outside one: only the driver is outside, and it stamps its own).
+pub(crate) fn now_ms() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |elapsed| {
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+/// One breaker of one client, read at one virtual instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Virtual time of the read.
+    pub at_ms: u64,
+    /// Client host the breaker belongs to.
+    pub host: String,
+    /// Breaker name (`mqtt_connect`, `mqtt_publish`, `mqtt_subscribe` by
+    /// default).
+    pub breaker: String,
+    /// State at the read.
+    pub state: State,
+    /// Calls that ended since the previous sample, indexed like
+    /// [`Status::ALL`].
+    pub interval_operations: [u64; Status::COUNT],
+    /// Failed attempts since the previous sample, indexed like
+    /// [`ErrorKind::ALL`].
+    pub interval_errors: [u64; ErrorKind::COUNT],
+    /// Every metric, cumulative since the client started.
+    pub metrics: MetricsSnapshot,
+}
+
+impl Sample {
+    /// Calls that ended with `status` in this interval.
+    pub fn interval(&self, status: Status) -> u64 {
+        self.interval_operations[status as usize]
+    }
+
+    /// Failed attempts of `kind` in this interval.
+    pub fn interval_error(&self, kind: ErrorKind) -> u64 {
+        self.interval_errors[kind.index()]
+    }
+}
+
+/// One breaker state change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransitionRecord {
+    /// Virtual time of the change.
+    pub at_ms: u64,
+    /// Client host the breaker belongs to.
+    pub host: String,
+    /// Breaker name.
+    pub breaker: String,
+    /// The change.
+    pub transition: Transition,
+}
+
+/// How a publish ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishResult {
+    /// Written (QoS 0) or acknowledged with PUBACK (QoS 1).
+    Acked,
+    /// The publish breaker refused it; nothing was sent.
+    Rejected,
+    /// It failed with an error of this kind (never `Timeout`).
+    Failed(ErrorKind),
+    /// It failed because a deadline passed.
+    Timeout,
+    /// Still unresolved when the run ended.
+    Pending,
+}
+
+impl PublishResult {
+    /// Stable name for logs and reports (`failed:connection` style).
+    pub fn label(&self) -> String {
+        match self {
+            PublishResult::Acked => "acked".to_owned(),
+            PublishResult::Rejected => "rejected".to_owned(),
+            PublishResult::Failed(kind) => format!("failed:{}", kind.as_str()),
+            PublishResult::Timeout => "timeout".to_owned(),
+            PublishResult::Pending => "pending".to_owned(),
+        }
+    }
+}
+
+/// One publish of the workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublishOutcome {
+    /// Index in [`crate::RunOutput::publishes`]: the order publishes started.
+    pub id: u64,
+    /// Publisher host (also its MQTT client id).
+    pub host: String,
+    /// Per-publisher sequence number, from 0.
+    pub seq: u64,
+    /// Topic published to.
+    pub topic: String,
+    /// Exact payload sent (see [`crate::workload::payload`]).
+    pub payload: Bytes,
+    /// QoS asked for.
+    pub qos: QoS,
+    /// Virtual time `publish` was called.
+    pub started_at_ms: u64,
+    /// Virtual time it resolved, if it did.
+    pub resolved_at_ms: Option<u64>,
+    /// How it ended.
+    pub result: PublishResult,
+}
+
+/// One message handed to a subscriber's handler.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    /// Virtual time of delivery.
+    pub at_ms: u64,
+    /// Subscriber host.
+    pub host: String,
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Bytes,
+    /// QoS delivered with.
+    pub qos: QoS,
+    /// Whether the broker marked it as a redelivery.
+    pub dup: bool,
+}
+
+/// Everything recorded, owned by one run.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    pub(crate) events: Vec<String>,
+    pub(crate) samples: Vec<Sample>,
+    pub(crate) transitions: Vec<TransitionRecord>,
+    pub(crate) publishes: Vec<PublishOutcome>,
+    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) pending_publishes: u64,
+}
+
+/// Shared handle to a run's [`Records`]. The mutex is never contended (one
+/// thread runs the whole simulation); it exists because host tasks must be
+/// `Send`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recorder {
+    records: Arc<Mutex<Records>>,
+}
+
+impl Recorder {
+    fn lock(&self) -> MutexGuard<'_, Records> {
+        // A panic in a host fails the run anyway; keep the records readable.
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends one event line: `<ms>ms <host> <text>`.
+    pub(crate) fn event(&self, at_ms: u64, host: &str, text: std::fmt::Arguments<'_>) {
+        let mut line = String::with_capacity(64);
+        // Writing to a String cannot fail.
+        let _ = write!(line, "{at_ms:>9}ms {host} {text}");
+        self.lock().events.push(line);
+    }
+
+    pub(crate) fn sample(&self, sample: Sample) {
+        self.lock().samples.push(sample);
+    }
+
+    pub(crate) fn transition(&self, record: TransitionRecord) {
+        let line = format!(
+            "{:>9}ms {} transition breaker={} from={} to={}",
+            record.at_ms,
+            record.host,
+            record.breaker,
+            record.transition.from(),
+            record.transition.to()
+        );
+        let mut records = self.lock();
+        records.events.push(line);
+        records.transitions.push(record);
+    }
+
+    /// Registers a publish about to start and returns its id.
+    pub(crate) fn publish_started(&self, mut outcome: PublishOutcome) -> u64 {
+        let mut records = self.lock();
+        let id = records.publishes.len() as u64;
+        outcome.id = id;
+        records.pending_publishes += 1;
+        records.publishes.push(outcome);
+        id
+    }
+
+    pub(crate) fn publish_resolved(&self, id: u64, at_ms: u64, result: PublishResult) {
+        let mut records = self.lock();
+        records.pending_publishes -= 1;
+        let outcome = &mut records.publishes[id as usize];
+        assert!(
+            outcome.resolved_at_ms.is_none(),
+            "publish {id} resolved twice: a publish future completes once"
+        );
+        outcome.resolved_at_ms = Some(at_ms);
+        outcome.result = result;
+        let line = format!(
+            "{at_ms:>9}ms {} publish id={id} seq={} topic={} result={} latency_ms={}",
+            outcome.host,
+            outcome.seq,
+            outcome.topic,
+            result.label(),
+            at_ms - outcome.started_at_ms
+        );
+        records.events.push(line);
+    }
+
+    pub(crate) fn delivery(&self, delivery: Delivery) {
+        let line = format!(
+            "{:>9}ms {} delivery topic={} qos={} dup={} payload=\"{}\"",
+            delivery.at_ms,
+            delivery.host,
+            delivery.topic,
+            delivery.qos as u8,
+            u8::from(delivery.dup),
+            delivery.payload.escape_ascii()
+        );
+        let mut records = self.lock();
+        records.events.push(line);
+        records.deliveries.push(delivery);
+    }
+
+    pub(crate) fn pending_publishes(&self) -> u64 {
+        self.lock().pending_publishes
+    }
+
+    /// Takes the records out, leaving empty ones (host tasks still holding
+    /// a handle after the run write into those, unobserved).
+    pub(crate) fn take(&self) -> Records {
+        std::mem::take(&mut *self.lock())
+    }
+}
