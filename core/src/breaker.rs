@@ -139,7 +139,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// The current state. An Open breaker whose `open_timeout` has passed
     /// reads (and becomes) HalfOpen even if no call arrives.
     pub fn state(&self) -> State {
-        let (state, change) = self.inner.machine.state(|| self.inner.clock.now());
+        let (state, change) = self.inner.machine.state(|| self.inner.clock.coarse_now());
         self.inner.emit(change);
         state
     }
@@ -164,16 +164,16 @@ impl<C: Clock> CircuitBreaker<C> {
         let (admission, change) = self
             .inner
             .machine
-            .admit(Admit::Any, || self.inner.clock.now());
+            .admit(Admit::Any, || self.inner.clock.coarse_now());
         self.inner.emit(change);
         match admission {
             Ok(ticket) => Ok(Permit {
                 inner: &self.inner,
-                ticket,
-                settled: false,
+                ticket: Some(ticket),
             }),
             Err(rejection) => {
                 self.inner.metrics.operation(Status::Rejected);
+                self.inner.log_result(Status::Rejected, 0);
                 Err(rejection)
             }
         }
@@ -204,10 +204,15 @@ impl<C: Clock> CircuitBreaker<C> {
             } else {
                 Admit::ClosedOnly
             };
-            let (admission, change) = inner.machine.admit(admit, || inner.clock.now());
+            let (admission, change) = inner.machine.admit(admit, || inner.clock.coarse_now());
             inner.emit(change);
             let ticket = match (admission, last_error.take()) {
-                (Ok(ticket), _) => ticket,
+                (Ok(ticket), None) => ticket,
+                (Ok(ticket), Some(_)) => {
+                    // Counted only once the retry really runs.
+                    inner.metrics.retry();
+                    ticket
+                }
                 (Err(rejection), None) => {
                     call.finish(Status::Rejected);
                     return Err(CallError::Rejected(inner.rejected(rejection)));
@@ -221,6 +226,7 @@ impl<C: Clock> CircuitBreaker<C> {
                     });
                 }
             };
+            let role = ticket.role();
             let attempt = AttemptGuard {
                 inner,
                 ticket: Some(ticket),
@@ -252,7 +258,11 @@ impl<C: Clock> CircuitBreaker<C> {
             attempt.settle(Outcome::Failure);
             let remaining = config.max_delay().saturating_sub(slept);
             let retries_done = call.attempts - 1;
-            if ticket.role() == Role::Probe
+            // Stop at once if this failure (or anyone's) tripped the breaker:
+            // sleeping first would only delay a retry that cannot be admitted.
+            let tripped = inner.machine.stored_state() != State::Closed;
+            if role == Role::Probe
+                || tripped
                 || retries_done >= config.max_retries()
                 || remaining.is_zero()
             {
@@ -262,15 +272,19 @@ impl<C: Clock> CircuitBreaker<C> {
                     last_error: error,
                 });
             }
+            // A timer may overshoot by its granularity (tokio rounds up to
+            // the next millisecond): leave that much of the budget unused so
+            // the time really slept stays within max_delay.
+            let budget = remaining.saturating_sub(inner.clock.sleep_granularity());
             let delay = inner
                 .backoff
-                .delay(retries_done, remaining, inner.rng.next_u64())
-                .min(remaining);
-            slept += delay;
-            inner.metrics.retry();
+                .delay(retries_done, budget, inner.rng.next_u64())
+                .min(budget);
             last_error = Some(error);
             if !delay.is_zero() {
+                let before = inner.clock.now();
                 inner.clock.sleep(delay).await;
+                slept += inner.clock.now().saturating_sub(before).max(delay);
             }
         }
     }
@@ -295,20 +309,41 @@ impl<C: Clock> CircuitBreaker<C> {
 }
 
 impl<C: Clock> Inner<C> {
+    /// Inlined so the common "no change" costs one branch; the event
+    /// itself is built out of line.
+    #[inline]
     fn emit(&self, change: Option<Change>) {
         if let Some(change) = change {
-            self.metrics.transition(change.transition, change.recovery);
-            tracing::info!(
-                breaker = %self.config.name(),
-                from = change.transition.from().as_str(),
-                to = change.transition.to().as_str(),
-                at_ms = change.at.as_millis() as u64,
-                recovery_ms = change.recovery.map(|r| r.as_millis() as u64),
-                "circuit breaker state changed"
-            );
+            self.emit_change(change);
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn emit_change(&self, change: Change) {
+        self.metrics.transition(change.transition, change.recovery);
+        tracing::info!(
+            breaker = %self.config.name(),
+            from = change.transition.from().as_str(),
+            to = change.transition.to().as_str(),
+            at_ms = change.at.as_millis() as u64,
+            recovery_ms = change.recovery.map(|r| r.as_millis() as u64),
+            "circuit breaker state changed"
+        );
+    }
+
+    /// The DEBUG event for a call's result.
+    #[inline]
+    fn log_result(&self, status: Status, attempts: u32) {
+        tracing::debug!(
+            breaker = %self.config.name(),
+            status = status.as_str(),
+            attempts,
+            "call finished"
+        );
+    }
+
+    #[inline]
     fn record(&self, ticket: Ticket, outcome: Outcome) {
         let change = self.machine.record(ticket, outcome, || self.clock.now());
         self.emit(change);
@@ -342,12 +377,7 @@ impl<C: Clock> Drop for CallGuard<'_, C> {
     fn drop(&mut self) {
         let status = self.status.unwrap_or(Status::Cancelled);
         self.inner.metrics.operation(status);
-        tracing::debug!(
-            breaker = %self.inner.config.name(),
-            status = status.as_str(),
-            attempts = self.attempts,
-            "call finished"
-        );
+        self.inner.log_result(status, self.attempts);
     }
 }
 
@@ -376,12 +406,14 @@ impl<C: Clock> Drop for AttemptGuard<'_, C> {
 
 /// Admission for one operation run by the caller; see
 /// [`CircuitBreaker::try_acquire`]. Settle it with [`Permit::success`] or
-/// [`Permit::error`]; dropping it counts as cancelled.
+/// [`Permit::error`]; dropping it counts as cancelled. A permit that is
+/// never settled nor dropped (e.g. `mem::forget`, or an operation that hangs)
+/// keeps its probe slot: give operations their own deadline.
 #[must_use = "dropping a permit records the call as cancelled"]
 pub struct Permit<'a, C: Clock> {
     inner: &'a Inner<C>,
-    ticket: Ticket,
-    settled: bool,
+    /// `None` once settled.
+    ticket: Option<Ticket>,
 }
 
 impl<C: Clock> fmt::Debug for Permit<'_, C> {
@@ -396,43 +428,57 @@ impl<C: Clock> fmt::Debug for Permit<'_, C> {
 impl<C: Clock> Permit<'_, C> {
     /// Whether this permit is a HalfOpen probe.
     pub fn is_probe(&self) -> bool {
-        self.ticket.role() == Role::Probe
+        self.ticket
+            .as_ref()
+            .is_some_and(|ticket| ticket.role() == Role::Probe)
+    }
+
+    /// Hands the ticket back with `outcome` and counts the call as `status`.
+    #[inline]
+    fn settle(&mut self, outcome: Outcome, status: Status) {
+        if let Some(ticket) = self.ticket.take() {
+            self.inner.record(ticket, outcome);
+            self.inner.metrics.operation(status);
+            self.inner.log_result(status, 1);
+        }
     }
 
     /// The operation succeeded.
     #[inline]
     pub fn success(mut self) {
-        self.settled = true;
-        self.inner.record(self.ticket, Outcome::Success);
-        self.inner.metrics.operation(Status::Success);
+        self.settle(Outcome::Success, Status::Success);
     }
 
     /// The operation failed with an error of `kind`: a failure if the config
     /// retries that kind, otherwise ignored.
     pub fn error(mut self, kind: ErrorKind) {
-        self.settled = true;
         self.inner.metrics.error(kind);
-        let (outcome, status) = if self.inner.config.is_retryable(kind) {
-            (Outcome::Failure, Status::Failure)
-        } else {
-            (Outcome::Ignored, Status::Ignored)
-        };
         tracing::warn!(
             breaker = %self.inner.config.name(),
             error_type = kind.as_str(),
             attempt = 1u32,
             "attempt failed"
         );
-        self.inner.record(self.ticket, outcome);
-        self.inner.metrics.operation(status);
+        if self.inner.config.is_retryable(kind) {
+            self.settle(Outcome::Failure, Status::Failure);
+        } else {
+            self.settle(Outcome::Ignored, Status::Ignored);
+        }
+    }
+
+    /// The unsettled drop, out of line: settled permits only pay the check.
+    #[cold]
+    #[inline(never)]
+    fn cancel(&mut self) {
+        self.settle(Outcome::Cancelled, Status::Cancelled);
     }
 }
 
 impl<C: Clock> Drop for Permit<'_, C> {
+    #[inline]
     fn drop(&mut self) {
-        if !self.settled {
-            self.inner.record(self.ticket, Outcome::Cancelled);
-            self.inner.metrics.operation(Status::Cancelled);
+        if self.ticket.is_some() {
+            self.cancel();
         }
     }
 }

@@ -11,12 +11,28 @@ use std::time::Duration;
 /// `now` is the time since the clock's own origin; only differences matter.
 /// The breaker reads it only off the closed path (rejections while Open,
 /// transitions), so a clock read never taxes the common case.
+///
+/// Two readings: [`Clock::now`] stamps transitions (and so sets the Open
+/// deadline); [`Clock::coarse_now`] decides admissions while Open. A coarse
+/// reading may lag but must never run ahead of `now`, so a cached clock
+/// notices the deadline late, never early.
 pub trait Clock: Send + Sync + 'static {
     /// What [`Clock::sleep`] returns.
     type Sleep: Future<Output = ()> + Send;
 
     /// Time elapsed since this clock's origin.
     fn now(&self) -> Duration;
+
+    /// A possibly stale, cheaper reading, never ahead of [`Clock::now`].
+    fn coarse_now(&self) -> Duration {
+        self.now()
+    }
+
+    /// How much later than asked a [`Clock::sleep`] may complete; the
+    /// breaker keeps this much of its backoff budget unused.
+    fn sleep_granularity(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Waits for `duration` of this clock's time.
     fn sleep(&self, duration: Duration) -> Self::Sleep;
@@ -54,6 +70,11 @@ impl Clock for TokioClock {
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         tokio::time::sleep(duration)
     }
+
+    /// tokio's timer wheel rounds deadlines up to the next millisecond.
+    fn sleep_granularity(&self) -> Duration {
+        Duration::from_millis(1)
+    }
 }
 
 /// A clock moved only by hand, for sans-IO tests and model checks.
@@ -71,17 +92,30 @@ impl ManualClock {
     }
 
     /// Moves time forward by `by`.
+    ///
+    /// # Panics
+    /// If the clock would pass `u64::MAX` nanoseconds (about 584 years).
     pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(duration_nanos(by), Ordering::SeqCst);
+        let by = duration_nanos(by);
+        self.nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                now.checked_add(by)
+            })
+            .expect("ManualClock overflowed u64 nanoseconds");
     }
 
-    /// Sets the time (must not go backwards).
+    /// Sets the time.
+    ///
+    /// # Panics
+    /// If `to` is earlier than the current time: a clock must be monotonic.
     pub fn set(&self, to: Duration) {
-        let previous = self.nanos.swap(duration_nanos(to), Ordering::SeqCst);
-        assert!(
-            previous <= duration_nanos(to),
-            "ManualClock must be monotonic: {previous}ns -> {to:?}"
-        );
+        let to = duration_nanos(to);
+        self.nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                (now <= to).then_some(to)
+            })
+            .map(drop)
+            .unwrap_or_else(|now| panic!("ManualClock must be monotonic: {now}ns -> {to}ns"));
     }
 }
 
@@ -98,12 +132,15 @@ impl Clock for ManualClock {
     }
 }
 
-/// A clock whose `now` is one atomic load of a value refreshed by a driver
-/// task every `resolution`, for callers who reject at very high rates while
-/// Open and do not want to pay a full clock read per rejection. The price is
-/// that Open -> HalfOpen may be noticed up to one resolution late.
-/// Refreshing runs on the inner clock's time, so under a simulation the
-/// cached value is still virtual time.
+/// A clock whose [`Clock::coarse_now`] is one atomic load of a value
+/// refreshed by a driver task every `resolution`, for callers who reject at
+/// very high rates while Open and do not want to pay a full clock read per
+/// rejection. Transitions still read the inner clock, so deadlines are exact;
+/// the price is that Open -> HalfOpen may be noticed up to one resolution
+/// late. Without [`CachedClock::drive`] (or calls to
+/// [`CachedClock::refresh`]) the cached value never moves and an open
+/// breaker stays open. Refreshing runs on the inner clock's time, so under a
+/// simulation the cached value is still virtual time.
 #[derive(Clone, Debug)]
 pub struct CachedClock<C> {
     inner: C,
@@ -140,11 +177,19 @@ impl<C: Clock + Clone> Clock for CachedClock<C> {
     type Sleep = C::Sleep;
 
     fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn coarse_now(&self) -> Duration {
         Duration::from_nanos(self.cached_nanos.load(Ordering::Acquire))
     }
 
     fn sleep(&self, duration: Duration) -> Self::Sleep {
         self.inner.sleep(duration)
+    }
+
+    fn sleep_granularity(&self) -> Duration {
+        self.inner.sleep_granularity()
     }
 }
 
@@ -174,8 +219,13 @@ mod tests {
     async fn cached_clock_only_moves_on_refresh() {
         let cached = CachedClock::new(TokioClock::new());
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(cached.now(), Duration::ZERO);
+        assert_eq!(cached.coarse_now(), Duration::ZERO);
+        assert_eq!(
+            cached.now(),
+            Duration::from_secs(1),
+            "precise reads pass through"
+        );
         cached.refresh();
-        assert_eq!(cached.now(), Duration::from_secs(1));
+        assert_eq!(cached.coarse_now(), Duration::from_secs(1));
     }
 }

@@ -104,7 +104,14 @@ impl Classify for std::io::Error {
             | Io::NotConnected
             | Io::BrokenPipe
             | Io::UnexpectedEof
-            | Io::AddrNotAvailable => ErrorKind::Connection,
+            | Io::AddrNotAvailable
+            | Io::NetworkUnreachable
+            | Io::HostUnreachable
+            | Io::NetworkDown => ErrorKind::Connection,
+            // Kinds std leaves uncategorized: ENETRESET and EHOSTDOWN.
+            _ if matches!(self.raw_os_error(), Some(102 | 112)) && cfg!(target_os = "linux") => {
+                ErrorKind::Connection
+            }
             Io::InvalidInput | Io::InvalidData => ErrorKind::InvalidInput,
             _ => ErrorKind::Other,
         }

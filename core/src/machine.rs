@@ -17,10 +17,13 @@
 //! "count it in metrics, change nothing". A 32-bit epoch would only alias
 //! after 2^32 transitions during a single call.
 //!
-//! The Open deadline sits in a second word, tagged with the low 16 bits of
-//! the epoch that set it. It is written right after the CAS into Open, so a
+//! The Open deadline sits in a second word: 56 bits of microseconds (over two
+//! thousand years of clock value, so clocks counting from the UNIX epoch work
+//! too), tagged with the low 8 bits of the epoch that set it. It is written right after the CAS into Open, so a
 //! reader that sees Open but a stale tag knows the deadline is not written
-//! yet, i.e. the breaker has only just opened: it rejects.
+//! yet, i.e. the breaker has only just opened: it rejects. (A stale deadline
+//! could only carry a matching tag if 256 transitions happened between one
+//! CAS and the store right after it.)
 
 use std::time::Duration;
 
@@ -35,7 +38,7 @@ const COUNT_SHIFT: u32 = 16;
 const COUNT_MASK: u64 = (1 << 16) - 1;
 const EPOCH_SHIFT: u32 = 32;
 
-const DEADLINE_BITS: u32 = 48;
+const DEADLINE_BITS: u32 = 56;
 const DEADLINE_MASK: u64 = (1 << DEADLINE_BITS) - 1;
 
 /// One snapshot of the packed state word.
@@ -95,7 +98,9 @@ pub enum Role {
 }
 
 /// Proof of admission; hand it back to [`Machine::record`] exactly once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Deliberately neither `Clone` nor `Copy`: recording one admission twice
+/// would free somebody else's probe slot.
+#[derive(Debug, PartialEq, Eq)]
 #[must_use = "an admitted call must record its outcome, or a probe slot leaks"]
 pub struct Ticket {
     epoch: u32,
@@ -104,7 +109,7 @@ pub struct Ticket {
 
 impl Ticket {
     /// How the call was admitted.
-    pub fn role(self) -> Role {
+    pub fn role(&self) -> Role {
         self.role
     }
 }
@@ -158,7 +163,7 @@ pub enum Admit {
 pub struct Machine {
     word: AtomicU64,
     deadline: AtomicU64,
-    outage_start_micros: AtomicU64,
+    outage_start_nanos: AtomicU64,
     trip_threshold: u32,
     success_threshold: u32,
     half_open_max_calls: u32,
@@ -171,11 +176,11 @@ impl Machine {
         Machine {
             word: AtomicU64::new(Word::new(State::Closed, 0, 0, 0).0),
             deadline: AtomicU64::new(u64::MAX),
-            outage_start_micros: AtomicU64::new(0),
+            outage_start_nanos: AtomicU64::new(0),
             trip_threshold: config.trip_threshold(),
             success_threshold: config.success_threshold(),
             half_open_max_calls: config.half_open_max_calls(),
-            open_timeout_micros: micros(config.open_timeout()),
+            open_timeout_micros: micros_ceil(config.open_timeout()),
         }
     }
 
@@ -398,13 +403,14 @@ impl Machine {
             return None;
         }
         let deadline = self.deadline.load(Ordering::Acquire);
-        if deadline >> DEADLINE_BITS != u64::from(word.epoch() as u16) {
+        if deadline >> DEADLINE_BITS != u64::from(word.epoch() as u8) {
             // The CAS into Open happened but the deadline store has not: the
             // breaker opened a moment ago, a whole open_timeout remains.
             return Some(Duration::from_micros(self.open_timeout_micros));
         }
         let deadline_micros = deadline & DEADLINE_MASK;
-        let now_micros = micros(now);
+        // `now` rounds down and the deadline up: HalfOpen is never early.
+        let now_micros = micros_floor(now);
         (now_micros < deadline_micros).then(|| Duration::from_micros(deadline_micros - now_micros))
     }
 
@@ -423,17 +429,17 @@ impl Machine {
             (a, b) => unreachable!("illegal transition {a} -> {b}"),
         };
         let at = now.get();
-        let at_micros = micros(at);
+        let at_nanos = nanos(at);
         let mut recovery = None;
         match transition {
             Transition::ClosedToOpen => {
-                self.outage_start_micros.store(at_micros, Ordering::Relaxed);
-                self.store_deadline(to, at_micros);
+                self.outage_start_nanos.store(at_nanos, Ordering::Relaxed);
+                self.store_deadline(to, at);
             }
-            Transition::HalfOpenToOpen => self.store_deadline(to, at_micros),
+            Transition::HalfOpenToOpen => self.store_deadline(to, at),
             Transition::HalfOpenToClosed => {
-                let start = self.outage_start_micros.load(Ordering::Relaxed);
-                recovery = Some(Duration::from_micros(at_micros.saturating_sub(start)));
+                let start = self.outage_start_nanos.load(Ordering::Relaxed);
+                recovery = Some(Duration::from_nanos(at_nanos.saturating_sub(start)));
             }
             Transition::OpenToHalfOpen => unreachable!("handled by admit/state"),
         }
@@ -444,19 +450,30 @@ impl Machine {
         })
     }
 
-    fn store_deadline(&self, open: Word, at_micros: u64) {
-        let deadline = at_micros
-            .saturating_add(self.open_timeout_micros)
-            .min(DEADLINE_MASK);
-        let tag = u64::from(open.epoch() as u16) << DEADLINE_BITS;
+    fn store_deadline(&self, open: Word, at: Duration) {
+        let deadline =
+            micros_ceil(at.saturating_add(Duration::from_micros(self.open_timeout_micros)));
+        let tag = u64::from(open.epoch() as u8) << DEADLINE_BITS;
         self.deadline.store(tag | deadline, Ordering::Release);
     }
 }
 
-/// Time in whole microseconds, rounded up so a deadline is never early.
-fn micros(d: Duration) -> u64 {
+/// Whole microseconds, rounded up (for deadlines: never early), saturating
+/// at the deadline field's range.
+fn micros_ceil(d: Duration) -> u64 {
     let m = d.as_nanos().div_ceil(1000);
     u64::try_from(m).unwrap_or(u64::MAX).min(DEADLINE_MASK)
+}
+
+/// Whole microseconds, rounded down (for `now`), saturating.
+fn micros_floor(d: Duration) -> u64 {
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .min(DEADLINE_MASK)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Reads the clock at most once, and only if asked.

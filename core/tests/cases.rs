@@ -371,3 +371,128 @@ fn non_retryable_errors_pass_through_unretried_and_are_counted() {
     assert_eq!(m.operations(Status::Ignored), 1);
     assert_eq!(m.state, State::Closed);
 }
+
+#[test]
+fn a_clock_counting_from_the_unix_epoch_still_waits_the_full_open_timeout() {
+    let clock = ManualClock::new();
+    clock.set(Duration::from_secs(1_700_000_000));
+    let breaker = CircuitBreaker::builder(config(0, 1))
+        .clock(clock.clone())
+        .build();
+    trip(&breaker);
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(breaker.state(), State::HalfOpen);
+    breaker.try_acquire().unwrap().success();
+    breaker.try_acquire().unwrap().success();
+    assert!((breaker.metrics().recovery.sum_seconds - 30.0).abs() < 1e-9);
+}
+
+#[test]
+fn half_open_is_never_reached_even_a_nanosecond_early() {
+    let (breaker, clock) = manual(config(0, 1));
+    clock.set(Duration::from_nanos(1_500));
+    trip(&breaker);
+    clock.set(Duration::from_nanos(30_000_001_499));
+    assert_eq!(breaker.state(), State::Open);
+    // Deadlines are kept in whole microseconds, rounded so they are at most
+    // one microsecond late.
+    clock.advance(Duration::from_micros(1));
+    assert_eq!(breaker.state(), State::HalfOpen);
+}
+
+#[test]
+fn unreachable_network_errors_are_connection_errors() {
+    use breakwater_core::Classify;
+    for kind in [
+        std::io::ErrorKind::NetworkUnreachable,
+        std::io::ErrorKind::HostUnreachable,
+        std::io::ErrorKind::NetworkDown,
+        std::io::ErrorKind::ConnectionRefused,
+    ] {
+        assert_eq!(Classify::kind(&io(kind)), ErrorKind::Connection, "{kind:?}");
+    }
+    assert_eq!(
+        Classify::kind(&io(std::io::ErrorKind::TimedOut)),
+        ErrorKind::Timeout
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cached_clock_notices_the_deadline_late_but_never_early() {
+    let cached = breakwater_core::CachedClock::new(breakwater_core::TokioClock::new());
+    tokio::spawn(cached.clone().drive(Duration::from_millis(100)));
+    let config = BreakerConfig::builder("cached")
+        .max_retries(0)
+        .open_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let breaker = CircuitBreaker::builder(config).clock(cached).build();
+    tokio::time::sleep(Duration::from_millis(5_099)).await;
+    let tripped_at = tokio::time::Instant::now();
+    breaker.try_acquire().unwrap().error(ErrorKind::Connection);
+    loop {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        if breaker.state() == State::HalfOpen {
+            break;
+        }
+    }
+    let waited = tripped_at.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "HalfOpen after {waited:?}"
+    );
+    assert!(
+        waited <= Duration::from_millis(1_101),
+        "at most one resolution late: {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_really_slept_stays_within_max_delay_on_tokio_timers() {
+    let config = BreakerConfig::builder("budget")
+        .max_retries(50)
+        .base_delay(Duration::from_micros(300))
+        .max_delay(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    for seed in 0..20 {
+        let breaker = CircuitBreaker::builder(config.clone()).seed(seed).build();
+        let started = tokio::time::Instant::now();
+        let _ = breaker
+            .call(|| async { Err::<(), _>(io(std::io::ErrorKind::TimedOut)) })
+            .await;
+        let slept = started.elapsed();
+        assert!(
+            slept <= Duration::from_millis(20),
+            "seed {seed}: slept {slept:?}"
+        );
+    }
+}
+
+#[test]
+fn a_call_whose_failure_trips_the_breaker_stops_without_sleeping_or_counting_a_retry() {
+    let (breaker, clock) = manual(config(1, 1));
+    let result = futures::executor::block_on(breaker.call(|| {
+        // Someone else's failure lands while this attempt runs.
+        breaker.try_acquire().unwrap().error(ErrorKind::Connection);
+        async { Err::<(), _>(io(std::io::ErrorKind::ConnectionReset)) }
+    }));
+    assert!(matches!(result, Err(CallError::Failed { attempts: 1, .. })));
+    assert_eq!(
+        clock.now(),
+        Duration::ZERO,
+        "no backoff sleep after the trip"
+    );
+    assert_eq!(breaker.metrics().retries, 0);
+}
+
+#[test]
+fn manual_clock_refuses_to_go_backwards_and_keeps_its_time() {
+    let clock = ManualClock::new();
+    clock.set(Duration::from_secs(10));
+    let result = std::panic::catch_unwind(|| clock.set(Duration::from_secs(1)));
+    assert!(result.is_err());
+    assert_eq!(clock.now(), Duration::from_secs(10));
+}

@@ -52,7 +52,8 @@ fn trip_and_recovery_emit_state_changes_failed_attempts_and_results() {
         let failing =
             || async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) };
         let _ = futures::executor::block_on(breaker.call(failing));
-        clock.advance(Duration::from_secs(1));
+        // The trip happened after the backoff sleep (<= 10ms) on the manual clock.
+        clock.advance(Duration::from_millis(1010));
         let _ =
             futures::executor::block_on(breaker.call(|| async { Ok::<(), std::io::Error>(()) }));
     });

@@ -373,6 +373,7 @@ proptest! {
             .unwrap();
         let clock = ManualClock::new();
         let breaker = CircuitBreaker::builder(config.clone()).clock(clock.clone()).seed(seed).build();
+        let mut total_attempts = 0u64;
         for script in &scripts {
             let mut attempts = 0usize;
             let started = clock.now_for_test();
@@ -389,6 +390,7 @@ proptest! {
                 }
             }));
             let slept = clock.now_for_test() - started;
+            total_attempts += attempts as u64;
             prop_assert!(attempts as u32 <= 1 + max_retries, "at most 1 + max_retries attempts");
             prop_assert!(slept <= config.max_delay(), "total backoff sleep {:?} <= max_delay", slept);
             match result {
@@ -402,6 +404,11 @@ proptest! {
         }
         let snapshot = breaker.metrics();
         prop_assert_eq!(snapshot.operations_total(), scripts.len() as u64);
+        // Every call that ran made 1 + retries attempts; rejected calls made none.
+        prop_assert_eq!(snapshot.retries + scripts.len() as u64, total_attempts + snapshot.operations(Status::Rejected),
+            "retries_total counts retries that ran");
+        let failed_attempts: u64 = snapshot.errors.iter().sum();
+        prop_assert_eq!(failed_attempts, total_attempts - snapshot.operations(Status::Success), "every failed attempt counted");
         assert_transitions_balance(&snapshot);
     }
 }
