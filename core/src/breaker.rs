@@ -161,6 +161,18 @@ impl<C: Clock> CircuitBreaker<C> {
     /// counts as cancelled and frees a probe slot.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejection> {
+        match self.inner.machine.admit_closed() {
+            Some(ticket) => Ok(Permit {
+                inner: &self.inner,
+                ticket: Some(ticket),
+            }),
+            None => self.try_acquire_slow(),
+        }
+    }
+
+    /// Admission when the breaker was not Closed at the first look.
+    #[inline(never)]
+    fn try_acquire_slow(&self) -> Result<Permit<'_, C>, Rejection> {
         let (admission, change) = self
             .inner
             .machine
@@ -204,7 +216,10 @@ impl<C: Clock> CircuitBreaker<C> {
             } else {
                 Admit::ClosedOnly
             };
-            let (admission, change) = inner.machine.admit(admit, || inner.clock.coarse_now());
+            let (admission, change) = match inner.machine.admit_closed() {
+                Some(ticket) => (Ok(ticket), None),
+                None => inner.machine.admit(admit, || inner.clock.coarse_now()),
+            };
             inner.emit(change);
             let ticket = match (admission, last_error.take()) {
                 (Ok(ticket), None) => ticket,

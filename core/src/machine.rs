@@ -59,6 +59,7 @@ impl Word {
                 | (u64::from(epoch) << EPOCH_SHIFT),
         )
     }
+    #[inline]
     fn state(self) -> State {
         match self.0 & STATE_MASK {
             0 => State::Closed,
@@ -67,12 +68,15 @@ impl Word {
             other => unreachable!("state word holds invalid state {other}"),
         }
     }
+    #[inline]
     fn probes(self) -> u32 {
         ((self.0 >> PROBES_SHIFT) & PROBES_MASK) as u32
     }
+    #[inline]
     fn count(self) -> u32 {
         ((self.0 >> COUNT_SHIFT) & COUNT_MASK) as u32
     }
+    #[inline]
     fn epoch(self) -> u32 {
         (self.0 >> EPOCH_SHIFT) as u32
     }
@@ -184,6 +188,17 @@ impl Machine {
         }
     }
 
+    /// The Closed fast path of [`Machine::admit`]: one atomic load, inlined
+    /// into the caller; `None` means "not Closed, ask `admit`".
+    #[inline]
+    pub fn admit_closed(&self) -> Option<Ticket> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        (word.state() == State::Closed).then(|| Ticket {
+            epoch: word.epoch(),
+            role: Role::Normal,
+        })
+    }
+
     /// Decides whether a call may run. `now` is only called when the
     /// breaker is Open, so the Closed path is one atomic load.
     pub fn admit(
@@ -282,7 +297,25 @@ impl Machine {
 
     /// Records the outcome of an admitted call. Outcomes from an earlier
     /// epoch change nothing.
+    #[inline]
     pub fn record(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: impl FnOnce() -> Duration,
+    ) -> Option<Change> {
+        if ticket.role == Role::Normal && outcome == Outcome::Success {
+            // The common case, read-only and inlined: a success while Closed
+            // with no failure streak to reset changes nothing.
+            let word = Word(self.word.load(Ordering::Acquire));
+            if word.epoch() != ticket.epoch || word.count() == 0 {
+                return None;
+            }
+        }
+        self.record_slow(ticket, outcome, now)
+    }
+
+    fn record_slow(
         &self,
         ticket: Ticket,
         outcome: Outcome,
@@ -461,8 +494,12 @@ impl Machine {
 /// Whole microseconds, rounded up (for deadlines: never early), saturating
 /// at the deadline field's range.
 fn micros_ceil(d: Duration) -> u64 {
-    let m = d.as_nanos().div_ceil(1000);
-    u64::try_from(m).unwrap_or(u64::MAX).min(DEADLINE_MASK)
+    // Seconds and sub-second parts apart: no 128-bit division.
+    let sub = u64::from(d.subsec_nanos().div_ceil(1000));
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(sub)
+        .min(DEADLINE_MASK)
 }
 
 /// Whole microseconds, rounded down (for `now`), saturating.
