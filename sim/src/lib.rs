@@ -29,6 +29,6 @@ pub use broker::{
     MessageRecord, Record, SimClock, TokioClock, Violation, MALFORMED_REPLY, MQTT_PORT,
 };
 pub use connector::TurmoilConnector;
-pub use output::{Facts, RunOutput};
+pub use output::{ExternalRecords, Facts, RunOutput};
 pub use recorder::{Delivery, PublishOutcome, PublishResult, Sample, TransitionRecord};
 pub use world::{run, SimError, EPOCH_SECS};

@@ -42,6 +42,23 @@ pub struct RunOutput {
     pub facts: Facts,
 }
 
+/// The records of a run made outside the simulation, for
+/// [`RunOutput::from_external`]; each field is the one of [`RunOutput`] with
+/// the same name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExternalRecords {
+    /// Breaker samples in time order.
+    pub samples: Vec<Sample>,
+    /// Every breaker transition, in order.
+    pub transitions: Vec<TransitionRecord>,
+    /// Every publish, indexed by its id (start order).
+    pub publishes: Vec<PublishOutcome>,
+    /// Every message handed to a subscriber, in order.
+    pub deliveries: Vec<Delivery>,
+    /// One line per event, in order.
+    pub events: Vec<String>,
+}
+
 /// Facts derived from a run, for oracles and summaries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Facts {
@@ -81,6 +98,29 @@ impl RunOutput {
             events: records.events,
             facts,
         }
+    }
+
+    /// A run recorded outside the simulation, e.g. by `breakwater-real`
+    /// against a real broker, where times are wall milliseconds since the
+    /// run started and `ledger` is whatever stands in for the broker's
+    /// ledger. Facts are derived exactly as for a simulated run, so
+    /// reports and oracles read both alike.
+    pub fn from_external(
+        spec: &WorldSpec,
+        end_ms: u64,
+        records: ExternalRecords,
+        ledger: Vec<LedgerEntry>,
+        ledger_text: String,
+    ) -> Self {
+        let records = Records {
+            events: records.events,
+            samples: records.samples,
+            transitions: records.transitions,
+            publishes: records.publishes,
+            deliveries: records.deliveries,
+            pending_publishes: 0,
+        };
+        RunOutput::new(spec, end_ms, records, ledger, ledger_text)
     }
 
     /// Publishes whose result is `result`.
