@@ -68,6 +68,11 @@ impl Word {
             other => unreachable!("state word holds invalid state {other}"),
         }
     }
+    /// Closed is state 0: one mask, no decoding.
+    #[inline]
+    fn is_closed(self) -> bool {
+        self.0 & STATE_MASK == 0
+    }
     #[inline]
     fn probes(self) -> u32 {
         ((self.0 >> PROBES_SHIFT) & PROBES_MASK) as u32
@@ -193,7 +198,7 @@ impl Machine {
     #[inline]
     pub fn admit_closed(&self) -> Option<Ticket> {
         let word = Word(self.word.load(Ordering::Acquire));
-        (word.state() == State::Closed).then(|| Ticket {
+        word.is_closed().then(|| Ticket {
             epoch: word.epoch(),
             role: Role::Normal,
         })
@@ -308,7 +313,11 @@ impl Machine {
             // The common case, read-only and inlined: a success while Closed
             // with no failure streak to reset changes nothing.
             let word = Word(self.word.load(Ordering::Acquire));
-            if word.epoch() != ticket.epoch || word.count() == 0 {
+            // Epoch and count are adjacent fields: with the count zero the
+            // word's top 48 bits are exactly `epoch << 16`.
+            if word.epoch() != ticket.epoch
+                || word.0 >> COUNT_SHIFT == u64::from(ticket.epoch) << 16
+            {
                 return None;
             }
         }

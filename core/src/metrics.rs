@@ -175,7 +175,9 @@ impl Metrics {
     #[inline]
     pub(crate) fn operation(&self, status: Status) {
         let index = shard_index();
-        let counter = &self.shards[index].operations[status as usize];
+        // `shard_index` is always below SHARDS; `min` lets the compiler drop
+        // the bounds check.
+        let counter = &self.shards[index.min(SHARDS - 1)].operations[status as usize];
         if index < OWNED_SHARDS {
             // Only this thread writes an owned shard: no locked RMW needed,
             // and a snapshot's Relaxed load still sees a whole value.
