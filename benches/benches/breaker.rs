@@ -104,6 +104,10 @@ fn bench_closed(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>
         b.iter(|| black_box(guarded(&breaker).is_ok()))
     });
 
+    group.bench_function("breakwater_closed_guard", |b| {
+        b.iter(|| black_box(breaker.guard(operation).is_ok()))
+    });
+
     let poller = PollOnce::new();
     group.bench_function("breakwater_closed_call_poll_once", |b| {
         b.iter(|| {

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Total `Ir` divided by N is instructions per call. Variants mirror the
-//! criterion bench `breaker`: `bare`, `closed_try_acquire`, `closed_call`,
+//! criterion bench `breaker`: `bare`, `closed_try_acquire`, `closed_guard`, `closed_call`,
 //! `open_tokio`, `open_cached`, `failsafe`, `recloser`.
 
 use std::hint::black_box;
@@ -72,6 +72,7 @@ fn main() {
             }
             Err(_) => false,
         }),
+        "closed_guard" => measure(iterations, || closed.guard(operation).is_ok()),
         "closed_call" => measure(iterations, || {
             let result: Result<u64, CallError<io::Error>> =
                 poller.run(closed.call(|| async { operation() }));

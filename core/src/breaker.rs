@@ -159,7 +159,7 @@ impl<C: Clock> CircuitBreaker<C> {
     /// operation themselves (sync code, or their own retry loop). Each permit
     /// is one call in `operations_total`. Dropping the permit unsettled
     /// counts as cancelled and frees a probe slot.
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_, C>, Rejection> {
         match self.inner.machine.admit_closed() {
             Some(ticket) => Ok(Permit {
@@ -188,6 +188,30 @@ impl<C: Clock> CircuitBreaker<C> {
                 self.inner.log_result(Status::Rejected, 0);
                 Err(rejection)
             }
+        }
+    }
+
+    /// Runs a synchronous `op` once under the breaker, for callers that
+    /// cannot await: rejected at once while Open, otherwise exactly one
+    /// attempt whose outcome is recorded like [`Self::call`]'s (no retries,
+    /// since retrying would mean sleeping on the caller's thread). The ticket
+    /// never leaves this function, so the closed path stays in registers.
+    #[inline(always)]
+    pub fn guard<T, E, F>(&self, op: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+        E: Classify + fmt::Display,
+    {
+        let permit = match self.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejection) => return Err(CallError::Rejected(self.inner.rejected(rejection))),
+        };
+        match op() {
+            Ok(value) => {
+                permit.success();
+                Ok(value)
+            }
+            Err(error) => Err(permit.fail(error)),
         }
     }
 
@@ -348,7 +372,7 @@ impl<C: Clock> Inner<C> {
     }
 
     /// The DEBUG event for a call's result.
-    #[inline]
+    #[inline(always)]
     fn log_result(&self, status: Status, attempts: u32) {
         tracing::debug!(
             breaker = %self.config.name(),
@@ -358,7 +382,7 @@ impl<C: Clock> Inner<C> {
         );
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&self, ticket: Ticket, outcome: Outcome) {
         let change = self.machine.record(ticket, outcome, || self.clock.now());
         self.emit(change);
@@ -449,7 +473,7 @@ impl<C: Clock> Permit<'_, C> {
     }
 
     /// Hands the ticket back with `outcome` and counts the call as `status`.
-    #[inline]
+    #[inline(always)]
     fn settle(&mut self, outcome: Outcome, status: Status) {
         if let Some(ticket) = self.ticket.take() {
             self.inner.record(ticket, outcome);
@@ -459,7 +483,7 @@ impl<C: Clock> Permit<'_, C> {
     }
 
     /// The operation succeeded.
-    #[inline]
+    #[inline(always)]
     pub fn success(mut self) {
         self.settle(Outcome::Success, Status::Success);
     }
@@ -478,6 +502,31 @@ impl<C: Clock> Permit<'_, C> {
             self.settle(Outcome::Failure, Status::Failure);
         } else {
             self.settle(Outcome::Ignored, Status::Ignored);
+        }
+    }
+
+    /// Settles with `error` (classified, logged with its text) and wraps it
+    /// as the caller sees it: `Failed` after one attempt, or `NotRetried`.
+    #[cold]
+    fn fail<E: Classify + fmt::Display>(mut self, error: E) -> CallError<E> {
+        let kind = error.kind();
+        self.inner.metrics.error(kind);
+        tracing::warn!(
+            breaker = %self.inner.config.name(),
+            error_type = kind.as_str(),
+            attempt = 1u32,
+            error = %error,
+            "attempt failed"
+        );
+        if self.inner.config.is_retryable(kind) {
+            self.settle(Outcome::Failure, Status::Failure);
+            CallError::Failed {
+                attempts: 1,
+                last_error: error,
+            }
+        } else {
+            self.settle(Outcome::Ignored, Status::Ignored);
+            CallError::NotRetried(error)
         }
     }
 

@@ -195,7 +195,7 @@ impl Machine {
 
     /// The Closed fast path of [`Machine::admit`]: one atomic load, inlined
     /// into the caller; `None` means "not Closed, ask `admit`".
-    #[inline]
+    #[inline(always)]
     pub fn admit_closed(&self) -> Option<Ticket> {
         let word = Word(self.word.load(Ordering::Acquire));
         word.is_closed().then(|| Ticket {
@@ -302,7 +302,7 @@ impl Machine {
 
     /// Records the outcome of an admitted call. Outcomes from an earlier
     /// epoch change nothing.
-    #[inline]
+    #[inline(always)]
     pub fn record(
         &self,
         ticket: Ticket,

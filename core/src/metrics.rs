@@ -139,7 +139,7 @@ thread_local! {
 
 /// This thread's shard. A thread whose slot was already torn down (a call
 /// from another thread-local's destructor) writes a shared shard.
-#[inline]
+#[inline(always)]
 fn shard_index() -> usize {
     SLOT.try_with(|slot| match slot.index.get() {
         UNCLAIMED => slot.claim(),
@@ -172,7 +172,7 @@ impl Metrics {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn operation(&self, status: Status) {
         let index = shard_index();
         // `shard_index` is always below SHARDS; `min` lets the compiler drop

@@ -496,3 +496,39 @@ fn manual_clock_refuses_to_go_backwards_and_keeps_its_time() {
     assert!(result.is_err());
     assert_eq!(clock.now(), Duration::from_secs(10));
 }
+
+#[test]
+fn guard_runs_a_sync_operation_once_and_records_its_outcome() {
+    let (breaker, clock) = manual(config(1, 1));
+    assert_eq!(breaker.guard(|| Ok::<_, std::io::Error>(5)).unwrap(), 5);
+    let mut runs = 0;
+    let failed = breaker.guard(|| {
+        runs += 1;
+        Err::<(), _>(io(std::io::ErrorKind::TimedOut))
+    });
+    assert!(
+        matches!(failed, Err(CallError::Failed { attempts: 1, .. })),
+        "no retries in the sync form"
+    );
+    assert_eq!(runs, 1);
+    let ignored = breaker.guard(|| Err::<(), _>(io(std::io::ErrorKind::InvalidInput)));
+    assert!(matches!(ignored, Err(CallError::NotRetried(_))));
+    let _ = breaker.guard(|| Err::<(), _>(io(std::io::ErrorKind::ConnectionReset)));
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "two consecutive transient failures trip it"
+    );
+    let rejected =
+        breaker.guard(|| -> Result<(), std::io::Error> { panic!("must not run while Open") });
+    assert!(rejected.unwrap_err().is_rejected());
+    clock.advance(Duration::from_secs(30));
+    breaker.guard(|| Ok::<_, std::io::Error>(())).unwrap();
+    assert_eq!(breaker.state(), State::HalfOpen, "success_threshold 2");
+    let m = breaker.metrics();
+    assert_eq!(m.operations, [2, 2, 1, 1, 0]);
+    assert_eq!(
+        m.errors(ErrorKind::Timeout) + m.errors(ErrorKind::Connection),
+        2
+    );
+}
