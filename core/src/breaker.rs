@@ -173,6 +173,15 @@ impl<C: Clock> CircuitBreaker<C> {
     /// Admission when the breaker was not Closed at the first look.
     #[inline(never)]
     fn try_acquire_slow(&self) -> Result<Permit<'_, C>, Rejection> {
+        if let Some(rejection) = self
+            .inner
+            .machine
+            .reject_while_open(|| self.inner.clock.coarse_now())
+        {
+            self.inner.metrics.operation(Status::Rejected);
+            self.inner.log_result(Status::Rejected, 0);
+            return Err(rejection);
+        }
         let (admission, change) = self
             .inner
             .machine
@@ -202,9 +211,17 @@ impl<C: Clock> CircuitBreaker<C> {
         F: FnOnce() -> Result<T, E>,
         E: Classify + fmt::Display,
     {
-        let permit = match self.try_acquire() {
-            Ok(permit) => permit,
-            Err(rejection) => return Err(CallError::Rejected(self.inner.rejected(rejection))),
+        // The permit is built in place rather than moved out of a `Result`:
+        // copying it through memory stalls store forwarding on x86.
+        let permit = match self.inner.machine.admit_closed() {
+            Some(ticket) => Permit {
+                inner: &self.inner,
+                ticket: Some(ticket),
+            },
+            None => match self.try_acquire_slow() {
+                Ok(permit) => permit,
+                Err(rejection) => return Err(CallError::Rejected(self.inner.rejected(rejection))),
+            },
         };
         match op() {
             Ok(value) => {

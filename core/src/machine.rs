@@ -204,6 +204,22 @@ impl Machine {
         })
     }
 
+    /// The Open fast path of [`Machine::admit`]: a rejection decided with two
+    /// atomic loads and no CAS, or `None` for "not Open before its deadline,
+    /// ask `admit`". Changes nothing, so it needs no retry loop.
+    #[inline]
+    pub fn reject_while_open(&self, now: impl FnOnce() -> Duration) -> Option<Rejection> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        if word.0 & STATE_MASK != State::Open as u64 {
+            return None;
+        }
+        let left = self.open_remaining(word, now())?;
+        Some(Rejection {
+            state: State::Open,
+            retry_after: Some(left),
+        })
+    }
+
     /// Decides whether a call may run. `now` is only called when the
     /// breaker is Open, so the Closed path is one atomic load.
     pub fn admit(
@@ -440,6 +456,7 @@ impl Machine {
     }
 
     /// Time left in Open for `word`'s epoch at `now`, or `None` once due.
+    #[inline]
     fn open_remaining(&self, word: Word, now: Duration) -> Option<Duration> {
         if word.state() != State::Open {
             return None;

@@ -90,41 +90,48 @@ static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
 
 const UNCLAIMED: usize = usize::MAX;
 
-/// This thread's shard index, claimed on first use and handed back when the
-/// thread exits so a later thread can own it.
-struct Slot {
-    index: Cell<usize>,
-}
-
-impl Slot {
-    #[cold]
-    fn claim(&self) -> usize {
-        let mut owned = OWNED.load(Ordering::Relaxed);
-        let index = loop {
-            let free = (!owned).trailing_zeros() as usize;
-            if free >= OWNED_SHARDS {
-                break OWNED_SHARDS + NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED_SHARDS;
-            }
-            // Acquire: the previous owner's last stores to this shard
-            // happen before our first load of it.
-            match OWNED.compare_exchange_weak(
-                owned,
-                owned | 1 << free,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break free,
-                Err(seen) => owned = seen,
-            }
-        };
-        self.index.set(index);
-        index
+/// Takes a shard for this thread: an owned one if any is free, else a
+/// shared one. Runs once per thread.
+#[cold]
+#[inline(never)]
+fn claim() -> usize {
+    let mut owned = OWNED.load(Ordering::Relaxed);
+    let index = loop {
+        let free = (!owned).trailing_zeros() as usize;
+        if free >= OWNED_SHARDS {
+            break OWNED_SHARDS + NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % SHARED_SHARDS;
+        }
+        // Acquire: the previous owner's last stores to this shard happen
+        // before our first load of it.
+        match OWNED.compare_exchange_weak(
+            owned,
+            owned | 1 << free,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => break free,
+            Err(seen) => owned = seen,
+        }
+    };
+    // Touching OWNER registers its destructor, which hands the shard back.
+    // If the thread is already tearing down, it cannot: don't own anything.
+    if index < OWNED_SHARDS && OWNER.try_with(|_| ()).is_err() {
+        OWNED.fetch_and(!(1 << index), Ordering::Release);
+        INDEX.with(|cell| cell.set(OWNED_SHARDS));
+        return OWNED_SHARDS;
     }
+    INDEX.with(|cell| cell.set(index));
+    index
 }
 
-impl Drop for Slot {
+/// Hands this thread's owned shard back when the thread exits.
+struct Owner;
+
+impl Drop for Owner {
     fn drop(&mut self) {
-        let index = self.index.get();
+        // From now on this thread (e.g. another thread-local's destructor)
+        // writes a shared shard: the owned one may go to a new thread.
+        let index = INDEX.with(|cell| cell.replace(OWNED_SHARDS));
         if index < OWNED_SHARDS {
             // Release: our stores to the shard happen before the next
             // owner's loads.
@@ -134,18 +141,19 @@ impl Drop for Slot {
 }
 
 thread_local! {
-    static SLOT: Slot = const { Slot { index: Cell::new(UNCLAIMED) } };
+    /// This thread's shard. No destructor, so reading it is one TLS load
+    /// with no registration check, and it stays readable during teardown.
+    static INDEX: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    static OWNER: Owner = const { Owner };
 }
 
-/// This thread's shard. A thread whose slot was already torn down (a call
-/// from another thread-local's destructor) writes a shared shard.
+/// This thread's shard index.
 #[inline(always)]
 fn shard_index() -> usize {
-    SLOT.try_with(|slot| match slot.index.get() {
-        UNCLAIMED => slot.claim(),
+    match INDEX.with(Cell::get) {
+        UNCLAIMED => claim(),
         index => index,
-    })
-    .unwrap_or(OWNED_SHARDS)
+    }
 }
 
 /// Live metrics of one breaker.
