@@ -66,8 +66,15 @@ pub(crate) fn decode(
     }
 }
 
-/// Name of a packet type, for errors and logs.
-pub(crate) fn packet_name(packet: &Packet) -> &'static str {
+/// The MQTT 3.1.1 name of `packet`'s control packet type (`CONNECT`,
+/// `PUBACK`, ...), for errors and logs on either side of a connection.
+///
+/// ```
+/// use mqttbytes::v4::{Packet, PubAck};
+///
+/// assert_eq!(breakwater_mqtt::packet_name(&Packet::PubAck(PubAck::new(1))), "PUBACK");
+/// ```
+pub fn packet_name(packet: &Packet) -> &'static str {
     match packet {
         Packet::Connect(_) => "CONNECT",
         Packet::ConnAck(_) => "CONNACK",

@@ -36,6 +36,7 @@ mod topic;
 
 pub use backoff::ReconnectBackoff;
 pub use client::{Breakers, MqttClient, MqttResult};
+pub use codec::packet_name;
 pub use config::{
     BreakerConfigs, ClientConfig, ClientConfigBuilder, ConfigError, MAX_IN_FLIGHT_LIMIT,
     PAYLOAD_LIMIT_BYTES,

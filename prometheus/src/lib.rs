@@ -66,9 +66,11 @@
 mod collector;
 mod label;
 pub mod names;
+mod promtool;
 
 pub use collector::{BreakerCollector, CollectorError, SnapshotSource, BREAKERS_LIMIT};
 pub use prometheus_client;
+pub use promtool::promtool_text;
 
 use prometheus_client::registry::Registry;
 

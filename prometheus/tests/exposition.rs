@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use breakwater_core::{BreakerConfig, CircuitBreaker, ErrorKind, ManualClock, Status, Transition};
 use breakwater_prometheus::prometheus_client::registry::Registry;
-use breakwater_prometheus::{names, render, BreakerCollector, CollectorError, BREAKERS_LIMIT};
-use common::{assert_promtool_ok, openmetrics_to_classic, promtool, traffic, Exposition, ODD_NAME};
+use breakwater_prometheus::{
+    names, promtool_text, render, BreakerCollector, CollectorError, BREAKERS_LIMIT,
+};
+use common::{assert_promtool_ok, promtool, traffic, Exposition, ODD_NAME};
 
 fn labels<'a>(breaker: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut labels = vec![("breaker", breaker)];
@@ -21,7 +23,7 @@ fn labels<'a>(breaker: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &
 async fn exposition_of_breakers_with_real_traffic_passes_promtool_check_metrics() {
     let traffic = traffic().await;
     let text = traffic.render();
-    let classic = openmetrics_to_classic(&text);
+    let classic = promtool_text(&text);
     let output = promtool(&["check", "metrics"], Some(&classic), &std::env::temp_dir());
     assert_promtool_ok(&format!("check metrics on\n{classic}"), &output);
 }

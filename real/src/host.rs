@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use breakwater_core::{CallError, CircuitBreaker, Classify, ErrorKind, MetricsSnapshot, Status};
-use breakwater_mqtt::{ClientConfig, LinkStatus, MqttClient, MqttError, QoS, TcpConnector};
+use breakwater_mqtt::{ClientConfig, MqttClient, QoS, TcpConnector};
 use breakwater_sim::spec::{SubscriberSpec, Workload};
-use breakwater_sim::workload::payload;
+use breakwater_sim::workload::{link_event, payload};
 use breakwater_sim::{PublishOutcome, PublishResult, Sample};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
@@ -267,7 +266,7 @@ async fn publish(setup: &HostSetup, client: &MqttClient, workload: &Workload, st
         let recorder = setup.recorder.clone();
         tasks.spawn(async move {
             let result = client.publish(&topic, body, qos).await;
-            recorder.publish_resolved(id, classify(&result));
+            recorder.publish_resolved(id, PublishResult::from_call(&result));
         });
         // Reap finished publishes as we go, so the set stays as small as
         // the number in flight.
@@ -280,19 +279,6 @@ async fn publish(setup: &HostSetup, client: &MqttClient, workload: &Workload, st
     .await;
     // Publishes still running are cancelled with the set and stay
     // `pending`: the client broke its every-publish-resolves contract.
-}
-
-fn classify(result: &Result<(), CallError<MqttError>>) -> PublishResult {
-    match result {
-        Ok(()) => PublishResult::Acked,
-        Err(CallError::Rejected(_)) => PublishResult::Rejected,
-        Err(CallError::Failed { last_error, .. } | CallError::NotRetried(last_error)) => {
-            match last_error.kind() {
-                ErrorKind::Timeout => PublishResult::Timeout,
-                kind => PublishResult::Failed(kind),
-            }
-        }
-    }
 }
 
 /// Subscribes `filter` until it succeeds (the client re-subscribes by
@@ -355,36 +341,9 @@ async fn sample_breakers(
         tokio::time::sleep_until(start + at).await;
         let at_ms = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
         for (breaker, previous) in breakers.all().into_iter().zip(previous.iter_mut()) {
-            recorder.sample(sample(at_ms, &host, breaker, previous));
+            recorder.sample(Sample::read(at_ms, &host, breaker, previous));
         }
         at += interval;
-    }
-}
-
-fn sample(
-    at_ms: u64,
-    host: &str,
-    breaker: &CircuitBreaker,
-    previous: &mut MetricsSnapshot,
-) -> Sample {
-    let metrics = breaker.metrics();
-    let mut interval_operations = [0; Status::COUNT];
-    for (i, slot) in interval_operations.iter_mut().enumerate() {
-        *slot = metrics.operations[i] - previous.operations[i];
-    }
-    let mut interval_errors = [0; ErrorKind::COUNT];
-    for (i, slot) in interval_errors.iter_mut().enumerate() {
-        *slot = metrics.errors[i] - previous.errors[i];
-    }
-    *previous = metrics.clone();
-    Sample {
-        at_ms,
-        host: host.to_owned(),
-        breaker: metrics.breaker.clone(),
-        state: metrics.state,
-        interval_operations,
-        interval_errors,
-        metrics,
     }
 }
 
@@ -393,20 +352,7 @@ async fn watch_link(host: String, recorder: Recorder, client: MqttClient) {
     let mut link = client.watch_link();
     drop(client);
     while link.changed().await.is_ok() {
-        let status = link.borrow_and_update().clone();
-        let text = match status {
-            LinkStatus::Connecting => "link connecting".to_owned(),
-            LinkStatus::Connected { session_present } => {
-                format!(
-                    "link connected session_present={}",
-                    u8::from(session_present)
-                )
-            }
-            LinkStatus::Down { error } => {
-                format!("link down kind={} error={error}", error.kind().as_str())
-            }
-            LinkStatus::Closed => "link closed".to_owned(),
-        };
+        let text = link_event(&link.borrow_and_update());
         recorder.event(&host, format_args!("{text}"));
     }
 }

@@ -83,14 +83,7 @@ impl Recorder {
     }
 
     pub(crate) fn transition(&self, record: TransitionRecord) {
-        let line = format!(
-            "{:>9}ms {} transition breaker={} from={} to={}",
-            record.at_ms,
-            record.host,
-            record.breaker,
-            record.transition.from(),
-            record.transition.to()
-        );
+        let line = record.to_string();
         let mut records = self.lock();
         records.events.push((record.at_ms, line));
         records.transitions.push(record);
@@ -135,15 +128,7 @@ impl Recorder {
             qos: message.qos,
             dup: message.dup,
         };
-        let line = format!(
-            "{:>9}ms {} delivery topic={} qos={} dup={} payload=\"{}\"",
-            delivery.at_ms,
-            delivery.host,
-            delivery.topic,
-            delivery.qos as u8,
-            u8::from(delivery.dup),
-            delivery.payload.escape_ascii()
-        );
+        let line = delivery.to_string();
         let mut records = self.lock();
         records.events.push((delivery.at_ms, line));
         records.deliveries.push(delivery);

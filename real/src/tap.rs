@@ -11,17 +11,12 @@
 //! not tell them apart. The tap is the only subscriber of those threads,
 //! so the clients' other `tracing` output is not forwarded anywhere.
 
-use breakwater_core::{State, Transition};
-use breakwater_sim::TransitionRecord;
-use tracing::field::{Field, Visit};
+use breakwater_sim::{is_transition_event, transition_of_event, TransitionRecord};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
 
 use crate::recorder::Recorder;
-
-/// Target of the core's transition event (its module path).
-const BREAKER_TARGET: &str = "breakwater_core::breaker";
 
 pub(crate) struct TransitionTap {
     host: String,
@@ -32,47 +27,11 @@ impl TransitionTap {
     pub(crate) fn new(host: String, recorder: Recorder) -> Self {
         TransitionTap { host, recorder }
     }
-
-    fn wants(metadata: &Metadata<'_>) -> bool {
-        metadata.is_event()
-            && *metadata.level() == Level::INFO
-            && metadata.target() == BREAKER_TARGET
-    }
-}
-
-/// Reads `breaker`, `from` and `to` of a transition event.
-#[derive(Default)]
-struct TransitionFields {
-    breaker: Option<String>,
-    from: Option<State>,
-    to: Option<State>,
-}
-
-fn parse_state(label: &str) -> Option<State> {
-    State::ALL.into_iter().find(|state| state.as_str() == label)
-}
-
-impl Visit for TransitionFields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "breaker" => self.breaker = Some(value.to_owned()),
-            "from" => self.from = parse_state(value),
-            "to" => self.to = parse_state(value),
-            _ => {}
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        // `breaker = %name` arrives as a Display wrapper whose Debug is the
-        // Display text.
-        let text = format!("{value:?}");
-        self.record_str(field, text.trim_matches('"'));
-    }
 }
 
 impl Subscriber for TransitionTap {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if Self::wants(metadata) {
+        if is_transition_event(metadata) {
             Interest::always()
         } else {
             Interest::never()
@@ -80,7 +39,7 @@ impl Subscriber for TransitionTap {
     }
 
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        Self::wants(metadata)
+        is_transition_event(metadata)
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
@@ -98,15 +57,7 @@ impl Subscriber for TransitionTap {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut fields = TransitionFields::default();
-        event.record(&mut fields);
-        let (Some(breaker), Some(from), Some(to)) = (fields.breaker, fields.from, fields.to) else {
-            return;
-        };
-        let transition = Transition::ALL
-            .into_iter()
-            .find(|t| t.from() == from && t.to() == to);
-        let Some(transition) = transition else {
+        let Some((breaker, transition)) = transition_of_event(event) else {
             // The core only emits legal transitions; anything else is not
             // the event this tap is for.
             return;

@@ -11,9 +11,7 @@ use breakwater_mqtt::QoS;
 use breakwater_real::{run, RealError, RealOptions, RealRun};
 use breakwater_sim::spec::{Fault, SubscriberSpec};
 use breakwater_sim::PublishResult;
-use support::{
-    fault, free_addr, http_get, openmetrics_to_classic, promtool_check_metrics, spec, SCALE,
-};
+use support::{fault, free_addr, http_get, promtool_check_metrics, spec, SCALE};
 
 const PUBLISHER: &str = "publisher-0";
 
@@ -225,7 +223,7 @@ fn the_metrics_endpoint_serves_openmetrics_that_promtool_accepts_while_running()
         );
     }
     assert!(body.ends_with("# EOF\n"), "{body}");
-    let classic = openmetrics_to_classic(&body);
+    let classic = breakwater_prometheus::promtool_text(&body);
     let output = promtool_check_metrics(&classic);
     assert!(
         output.status.success(),

@@ -16,6 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::catalog::{self, Resolved, ENTRIES};
 use crate::determinism::{self, Difference};
 use crate::duration::format_duration;
+use crate::logging::{self, LogArgs};
+use crate::plot::{self, PlotArgs};
 use crate::report::run::RunFile;
 use crate::report::sweep::{self, SummaryRow, WallRow};
 use crate::report::table::Table;
@@ -41,7 +43,7 @@ const DETERMINISM_SEEDS: SeedRange = SeedRange {
 #[derive(Parser, Debug)]
 #[command(
     name = "breakwater",
-    version,
+    version = crate::VERSION,
     about = "Seeded chaos scenarios for the Breakwater circuit breaker and MQTT client",
     long_about = "Runs scenarios (a TOML fault schedule against a simulated MQTT broker) on \
                   seeds, checks oracles on every run, and writes CSV reports.\n\n\
@@ -50,6 +52,8 @@ const DETERMINISM_SEEDS: SeedRange = SeedRange {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,6 +70,18 @@ enum Command {
     CheckDeterminism(CheckArgs),
     /// Join the reports of shards (`run --shard K/N`) into one summary.
     Merge(MergeArgs),
+    /// Draw SVG charts of a run folder (state.svg, operations.svg) or of a
+    /// sweep folder (recovery.svg, and every run folder in it) from the
+    /// CSVs there.
+    Plot(PlotArgs),
+    /// Run one scenario against a real MQTT broker over real TCP.
+    ///
+    /// The scenario is parsed as `run` parses it and played in wall-clock
+    /// time at --time-scale, each client through a fault-injecting TCP
+    /// proxy in front of the broker (--broker, or mosquitto started with
+    /// --spawn-mosquitto); the sim's oracles that apply to a real network
+    /// are checked and the same CSV reports written.
+    Real(crate::real::RealArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,8 +89,8 @@ struct RunArgs {
     /// Catalog names, scenario files (`path/x.toml`), or `swarm`.
     /// Default: the whole catalog.
     scenarios: Vec<String>,
-    /// Run this one seed.
-    #[arg(long, conflicts_with = "seeds")]
+    /// Run this one seed (0 to 2^64 - 2).
+    #[arg(long, conflicts_with = "seeds", value_parser = clap::value_parser!(u64).range(..u64::MAX))]
     seed: Option<u64>,
     /// Run these seeds: `A..B` (B excluded), `A..=B`, or `N` [default: 1..4].
     #[arg(long, value_name = "A..B")]
@@ -89,18 +105,25 @@ struct RunArgs {
     /// shards' folders with `breakwater merge`.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// Write no SVG charts (state.svg and operations.svg per run,
+    /// recovery.svg per sweep).
+    #[arg(long)]
+    no_plots: bool,
 }
 
 #[derive(Args, Debug)]
 struct ReplayArgs {
     /// A catalog name, a scenario file, or `swarm`.
     scenario: String,
-    /// The seed to replay.
-    #[arg(long)]
+    /// The seed to replay (0 to 2^64 - 2).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(..u64::MAX))]
     seed: u64,
     /// Folder the report goes to (as `<scenario>/seed-<n>/`).
     #[arg(long, value_name = "DIR", default_value = "reports")]
     out: PathBuf,
+    /// Write no SVG charts (state.svg, operations.svg).
+    #[arg(long)]
+    no_plots: bool,
 }
 
 #[derive(Args, Debug)]
@@ -163,12 +186,20 @@ pub fn main_with(
             return code;
         }
     };
+    if let Err(message) = logging::init(&cli.log) {
+        let _ = writeln!(err, "error: {message}");
+        return EXIT_USAGE;
+    }
     let result = match cli.command {
         Command::List => list(out),
+        Command::Plot(args) => plot::command(&args, out)
+            .map(|()| EXIT_OK)
+            .map_err(UsageError::from),
         Command::Run(args) => run(args, out, err),
         Command::Replay(args) => replay(args, out, err),
         Command::CheckDeterminism(args) => check_determinism(args, out, err),
         Command::Merge(args) => merge(args, out, err),
+        Command::Real(args) => crate::real::command(args, out, err).map_err(UsageError),
     };
     match result {
         Ok(code) => code,
@@ -184,7 +215,9 @@ pub fn main() -> std::process::ExitCode {
     let code = main_with(
         std::env::args_os(),
         &mut std::io::stdout().lock(),
-        &mut std::io::stderr().lock(),
+        // Not locked for the whole command: log lines from worker
+        // threads go to stderr too.
+        &mut std::io::stderr(),
     );
     std::process::ExitCode::from(code)
 }
@@ -315,6 +348,9 @@ fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> CommandResult
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| UsageError(format!("{}: cannot create: {e}", args.out.display())))?;
+    if let Some(shard) = args.shard {
+        sweep::write_shard_file(&args.out, shard.index, shard.count)?;
+    }
 
     let progress = progress_bar(jobs.len());
     let started = Instant::now();
@@ -324,6 +360,11 @@ fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> CommandResult
         progress.inc(1);
         if !report.passed() {
             progress.set_message(format!("{} failed", report.scenario));
+        }
+        if !args.no_plots {
+            if let Err(error) = plot::add_run_charts(&mut report.files) {
+                write_error.get_or_insert(error.to_string());
+            }
         }
         let written = write_run_files(&args.out, &jobs[position].dir(), &report.files);
         if let Err(error) = written {
@@ -343,6 +384,10 @@ fn run(args: RunArgs, out: &mut dyn Write, err: &mut dyn Write) -> CommandResult
     }
     let reports: Vec<RunReport> = reports.into_iter().flatten().collect();
     let rows = write_sweep_files(&args.out, &reports, threads, wall)?;
+    if !args.no_plots {
+        plot::write_recovery_chart(&args.out)?;
+    }
+    sweep::write_file(&args.out.join(sweep::RUN_FILE), &sweep::run_file_bytes())?;
     print_summary_table(out, &rows)?;
     let failed = reports.iter().filter(|r| !r.passed()).count();
     let secs = wall.as_secs_f64();
@@ -449,7 +494,10 @@ fn replay(args: ReplayArgs, out: &mut dyn Write, err: &mut dyn Write) -> Command
         seed: args.seed,
     };
     let dir = job.dir();
-    let report = run_one(job);
+    let mut report = run_one(job);
+    if !args.no_plots {
+        plot::add_run_charts(&mut report.files)?;
+    }
     write_run_files(&args.out, &dir, &report.files)
         .map_err(|e| UsageError(format!("{}: cannot write reports: {e}", args.out.display())))?;
     writeln!(out, "{} seed {}", report.scenario, report.seed)?;
@@ -487,11 +535,19 @@ fn check_determinism(args: CheckArgs, out: &mut dyn Write, err: &mut dyn Write) 
         .collect();
     let progress = progress_bar(jobs.len());
     let mut reports: Vec<Option<RunReport>> = vec![None; jobs.len()];
-    runner::run_all(&jobs, threads, |position, report| {
+    let mut chart_error = None;
+    runner::run_all(&jobs, threads, |position, mut report| {
         progress.inc(1);
+        // The charts are report files too: compared like the CSVs.
+        if let Err(error) = plot::add_run_charts(&mut report.files) {
+            chart_error.get_or_insert(error.to_string());
+        }
         reports[position] = Some(report);
     });
     progress.finish_and_clear();
+    if let Some(message) = chart_error {
+        return Err(UsageError(message));
+    }
     let mut differing = 0;
     let mut bytes_compared = 0usize;
     for pair in reports.chunks(2) {
@@ -540,6 +596,8 @@ fn merge(args: MergeArgs, out: &mut dyn Write, _err: &mut dyn Write) -> CommandR
     let mut copies = Vec::new();
     let mut wall_runs: Vec<Vec<String>> = Vec::new();
     let mut wall_sweeps: Vec<Vec<String>> = Vec::new();
+    let dirs: Vec<&Path> = args.dirs.iter().map(PathBuf::as_path).collect();
+    sweep::check_merge_inputs(&dirs, out_dir).map_err(UsageError)?;
     for dir in &args.dirs {
         let shard_rows = sweep::read_summary(&dir.join("summary.csv"))?;
         for row in &shard_rows {
@@ -588,6 +646,15 @@ fn merge(args: MergeArgs, out: &mut dyn Write, _err: &mut dyn Write) -> CommandR
     wall_runs.extend(wall_sweeps);
     let wall_bytes = crate::report::run::csv_bytes(sweep::WALL_CLOCK_HEADER, wall_runs);
     sweep::write_file(&out_dir.join("wall-clock.csv"), &wall_bytes)?;
+    sweep::write_file(&out_dir.join(sweep::RUN_FILE), &sweep::run_file_bytes())?;
+    // The sweep chart is drawn from the merged summary, as `run` draws it,
+    // when the shards were run with plots.
+    if dirs
+        .iter()
+        .all(|dir| dir.join(plot::RECOVERY_SVG).is_file())
+    {
+        plot::write_recovery_chart(out_dir)?;
+    }
     print_summary_table(out, &rows)?;
     let failed = rows.iter().filter(|r| !r.passed).count();
     writeln!(

@@ -29,6 +29,23 @@ pub const FILE_SIZE_LIMIT_BYTES: usize = 1 << 20;
 /// Longest scenario name; names become report folder names.
 pub const NAME_LEN_LIMIT: usize = 64;
 
+/// Most message records a scenario may make: each publish counts once, plus
+/// once per subscriber (the broker's ledger and the run's records keep a
+/// copy of every delivery). `publishers x publish_rate_per_s x (duration -
+/// publish_start) x (1 + subscribers)`. A bound so a file within every
+/// per-key limit (64 publishers at 1000/s for 2 min) cannot exhaust memory.
+pub const MESSAGES_LIMIT: u64 = 200_000;
+
+/// Most payload bytes those message records may hold: the records above
+/// times `payload_size_bytes`.
+pub const PAYLOAD_TOTAL_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Smallest `payload_size_bytes`: every payload starts with
+/// `publisher-N#SEQUENCE` (`breakwater_sim::workload::payload`), at most
+/// 21 bytes with 64 publishers, and payloads must stay unique for the
+/// acked-at-broker oracle, so a smaller size would silently grow.
+pub const PAYLOAD_SIZE_MIN_BYTES: usize = 21;
+
 /// A scenario file that cannot be run: where, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -197,6 +214,15 @@ struct RawExpect {
     min_success_rate: Option<Spanned<f64>>,
     min_opens: Option<u64>,
     max_opens: Option<u64>,
+    min_opens_by_breaker: Option<Spanned<RawOpensByBreaker>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOpensByBreaker {
+    connect: Option<u64>,
+    publish: Option<u64>,
+    subscribe: Option<u64>,
 }
 
 /// Every fault kind a file may name, with the kind-specific keys each one
@@ -274,7 +300,9 @@ impl Builder<'_> {
         spec.client = self.client(&raw.client)?;
         spec.network = self.network(&raw.network)?;
         spec.breakers = self.breakers(&raw.breakers)?;
+        self.check_breaker_names(&raw.breakers, &spec.breakers)?;
         self.workload(&raw.workload, &mut spec)?;
+        self.check_budget(&raw.workload, &spec)?;
         let hosts = spec.client_hosts();
         let mut faults = Vec::with_capacity(raw.faults.len());
         for raw_fault in &raw.faults {
@@ -541,10 +569,13 @@ impl Builder<'_> {
         }
         if let Some(size) = &raw.payload_size_bytes {
             let limit = breakwater_sim::spec::PAYLOAD_SIZE_LIMIT_BYTES;
-            if *size.get_ref() > limit {
+            if !(PAYLOAD_SIZE_MIN_BYTES..=limit).contains(size.get_ref()) {
                 return self.fail(
                     size.span(),
-                    format!("`payload_size_bytes` must be at most {limit}"),
+                    format!(
+                        "`payload_size_bytes` must be between {PAYLOAD_SIZE_MIN_BYTES} (the `publisher-N#SEQUENCE` header every payload starts with) and {limit}, got {}",
+                        size.get_ref()
+                    ),
                 );
             }
             w.payload_size_bytes = *size.get_ref();
@@ -596,6 +627,81 @@ impl Builder<'_> {
             return self.fail(
                 span,
                 format!("a workload needs 1 to {limit} publishers plus subscribers, got {hosts}"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Breaker names key every report and oracle (samples are grouped per
+    /// host and name), so two breakers sharing one would be merged into one
+    /// and fail the oracles falsely.
+    fn check_breaker_names(&self, raw: &RawBreakers, configs: &BreakerConfigs) -> Checked<()> {
+        let named = [
+            ("connect", raw.connect.as_ref(), configs.connect.name()),
+            ("publish", raw.publish.as_ref(), configs.publish.name()),
+            (
+                "subscribe",
+                raw.subscribe.as_ref(),
+                configs.subscribe.name(),
+            ),
+        ];
+        for (index, (table, raw_table, name)) in named.iter().enumerate() {
+            let Some((other, _, _)) = named[..index].iter().find(|(_, _, n)| n == name) else {
+                continue;
+            };
+            let span = raw_table
+                .and_then(|t| t.get_ref().name.as_ref().map(Spanned::span))
+                .or_else(|| raw_table.map(Spanned::span))
+                .unwrap_or(0..0);
+            return self.fail(
+                span,
+                format!(
+                    "[breakers.{table}]: name {name:?} is already the name of [breakers.{other}]; breaker names must differ"
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Bounds what a run records ([`MESSAGES_LIMIT`],
+    /// [`PAYLOAD_TOTAL_LIMIT_BYTES`]), so a valid file cannot run out of
+    /// memory.
+    fn check_budget(&self, raw: &RawWorkload, spec: &WorldSpec) -> Checked<()> {
+        let w = &spec.workload;
+        let publishing_s = spec.duration.saturating_sub(w.publish_start).as_secs_f64();
+        let published = (w.publishers as f64 * w.publish_rate_per_s * publishing_s).ceil();
+        let records = published * (1 + w.subscribers.len()) as f64;
+        let bytes = records * w.payload_size_bytes as f64;
+        let span = raw
+            .publish_rate_per_s
+            .as_ref()
+            .map(Spanned::span)
+            .or_else(|| raw.publishers.as_ref().map(Spanned::span))
+            .unwrap_or(0..0);
+        let how = format!(
+            "{} publishers x {}/s x {} of publishing x (1 + {} subscribers)",
+            w.publishers,
+            w.publish_rate_per_s,
+            format_duration(spec.duration.saturating_sub(w.publish_start)),
+            w.subscribers.len()
+        );
+        if records > MESSAGES_LIMIT as f64 {
+            return self.fail(
+                span,
+                format!(
+                    "the workload makes about {records:.0} message records ({how}), above the limit of {MESSAGES_LIMIT}: lower the rate, publishers, subscribers or duration"
+                ),
+            );
+        }
+        if bytes > PAYLOAD_TOTAL_LIMIT_BYTES as f64 {
+            return self.fail(
+                span,
+                format!(
+                    "the workload holds about {} MiB of payload ({how} x {} bytes), above the limit of {} MiB: lower `payload_size_bytes` or the message count",
+                    (bytes / (1024.0 * 1024.0)).ceil(),
+                    w.payload_size_bytes,
+                    PAYLOAD_TOTAL_LIMIT_BYTES / (1024 * 1024)
+                ),
             );
         }
         Ok(())
@@ -683,6 +789,17 @@ impl Builder<'_> {
                             "fault `{kind}` ends at {} but the run ends at {}",
                             format_duration(at + value),
                             format_duration(spec.duration)
+                        ),
+                    );
+                }
+                // The recovery oracle needs every breaker Closed after the
+                // last fault; ending with the run would fail it on every seed.
+                if at + value == spec.duration {
+                    return self.fail(
+                        duration.span(),
+                        format!(
+                            "fault `{kind}` ends at {}, the end of the run: no time left to recover",
+                            format_duration(at + value)
                         ),
                     );
                 }
@@ -881,7 +998,21 @@ impl Builder<'_> {
                 return self.fail(0..0, "`min_opens` must not be above `max_opens`");
             }
         }
+        let mut min_opens_by_breaker = std::collections::BTreeMap::new();
+        if let Some(by) = &raw.min_opens_by_breaker {
+            let by = by.get_ref();
+            for (table, min) in [
+                ("connect", by.connect),
+                ("publish", by.publish),
+                ("subscribe", by.subscribe),
+            ] {
+                if let Some(min) = min {
+                    min_opens_by_breaker.insert(table.to_owned(), min);
+                }
+            }
+        }
         Ok(Expectations {
+            min_opens_by_breaker,
             max_recovery: raw.max_recovery.map(HumanDuration::get),
             min_success_rate: raw.min_success_rate.as_ref().map(|r| *r.get_ref()),
             min_opens: raw.min_opens,

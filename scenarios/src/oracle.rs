@@ -185,7 +185,10 @@ pub fn check(spec: &WorldSpec, output: &RunOutput, expect: &Expectations) -> Vec
         verdict(Oracle::Resolved, check_resolved(output)),
         verdict(Oracle::AckedAtBroker, check_acked_at_broker(output)),
         verdict(Oracle::Recovery, check_recovery(&facts, expect, output)),
-        verdict(Oracle::Expectations, check_expectations(&facts, expect)),
+        verdict(
+            Oracle::Expectations,
+            check_expectations(spec, output, &facts, expect),
+        ),
         verdict(Oracle::Simulation, Ok(())),
     ]
 }
@@ -438,7 +441,12 @@ fn stuck_breakers(output: &RunOutput) -> Vec<String> {
         .collect()
 }
 
-fn check_expectations(facts: &RunFacts, expect: &Expectations) -> Result<(), String> {
+fn check_expectations(
+    spec: &WorldSpec,
+    output: &RunOutput,
+    facts: &RunFacts,
+    expect: &Expectations,
+) -> Result<(), String> {
     if let Some(min) = expect.min_success_rate {
         let rate = facts.success_rate();
         if rate < min {
@@ -461,6 +469,23 @@ fn check_expectations(facts: &RunFacts, expect: &Expectations) -> Result<(), Str
             return Err(format!(
                 "breakers opened {} times, more than max_opens {max}",
                 facts.opens
+            ));
+        }
+    }
+    for (table, min) in &expect.min_opens_by_breaker {
+        let name = match table.as_str() {
+            "connect" => spec.breakers.connect.name(),
+            "publish" => spec.breakers.publish.name(),
+            _ => spec.breakers.subscribe.name(),
+        };
+        let opens = output
+            .transitions
+            .iter()
+            .filter(|t| t.breaker == name && t.transition == Transition::ClosedToOpen)
+            .count() as u64;
+        if opens < *min {
+            return Err(format!(
+                "the {table} breaker ({name}) opened {opens} times, fewer than min_opens_by_breaker.{table} {min}: the fault it guards against was not felt"
             ));
         }
     }

@@ -107,6 +107,7 @@ pub fn execute(job: &Job) -> RunReport {
     let resolved = &job.scenario;
     let scenario = &resolved.scenario;
     let spec = scenario.world(job.seed);
+    tracing::debug!(scenario = %scenario.name, seed = job.seed, "run started");
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| breakwater_sim::run(&spec)));
     let (verdicts, files, facts, end_ms) = match outcome {
         Ok(Ok(output)) => {
@@ -139,6 +140,22 @@ pub fn execute(job: &Job) -> RunReport {
         end_ms,
         verdicts: &verdicts,
     });
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| !v.passed())
+        .map(|v| v.oracle.as_str())
+        .collect();
+    if failed.is_empty() {
+        tracing::debug!(scenario = %scenario.name, seed = job.seed, end_ms, "run passed");
+    } else {
+        tracing::warn!(
+            scenario = %scenario.name,
+            seed = job.seed,
+            failed = %failed.join(";"),
+            replay = %replay_command(&resolved.replay_arg, job.seed),
+            "run failed"
+        );
+    }
     RunReport {
         scenario: scenario.name.clone(),
         replay_arg: resolved.replay_arg.clone(),
@@ -157,6 +174,7 @@ pub fn execute(job: &Job) -> RunReport {
 /// finishes; `position` is the job's index in `jobs`.
 pub fn run_all(jobs: &[Job], threads: usize, mut on_report: impl FnMut(usize, RunReport)) {
     let threads = threads.clamp(1, JOBS_LIMIT).min(jobs.len().max(1));
+    tracing::info!(runs = jobs.len(), threads, "running simulations");
     let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel::<(usize, RunReport)>();
     std::thread::scope(|scope| {

@@ -1,6 +1,7 @@
 //! A validated scenario: the world it simulates (or how to draw one from
 //! the seed, in swarm mode) and what every run of it must show.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use breakwater_sim::spec::WorldSpec;
@@ -45,6 +46,10 @@ pub struct Expectations {
     /// Most Closed -> Open transitions (over every breaker): proves the
     /// breakers did not trip on what they should ride out.
     pub max_opens: Option<u64>,
+    /// Fewest Closed -> Open transitions of one breaker, by its table
+    /// (`connect`, `publish`, `subscribe`), summed over hosts: proves the
+    /// breaker the scenario is about opened, not just any breaker.
+    pub min_opens_by_breaker: BTreeMap<String, u64>,
 }
 
 impl Scenario {

@@ -308,3 +308,162 @@ fn shards_merged_equal_the_unsharded_sweep() {
     let twice = breakwater(dir.path(), &["merge", "shard-1", "shard-1", "--out", "bad"]);
     assert_eq!(twice.status.code(), Some(2));
 }
+
+#[test]
+fn a_refused_connection_storm_opens_the_connect_breaker_and_fails_when_it_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = breakwater(
+        dir.path(),
+        &["run", "refused-connection-storm", "--seed", "1"],
+    );
+    assert_eq!(catalog.status.code(), Some(0), "{}", text(&catalog.stderr));
+    // Without `refused` in the connect breaker's `retry_on`, refusals are
+    // ignored, the connect breaker stays Closed, and the scenario says so.
+    let source = breakwater_scenarios::catalog::ENTRIES
+        .iter()
+        .find(|e| e.name == "refused-connection-storm")
+        .unwrap()
+        .source;
+    let without = source.replace(
+        "retry_on = [\"connection\", \"timeout\", \"refused\"]\n",
+        "",
+    );
+    assert_ne!(without, source);
+    std::fs::write(dir.path().join("storm.toml"), without).unwrap();
+    let output = breakwater(dir.path(), &["run", "storm.toml", "--seed", "1"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("the connect breaker (mqtt_connect) opened 0 times"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+/// A partition from the very first millisecond: connect fails before the
+/// first sample is due.
+const FAULT_AT_ZERO: &str = r#"name = "fault-at-zero"
+duration = "30s"
+
+[breakers.connect]
+open_timeout = "2s"
+
+[breakers.publish]
+open_timeout = "2s"
+
+[workload]
+topics = ["t/1"]
+
+[[faults]]
+at = "0s"
+kind = "partition"
+duration = "5s"
+"#;
+
+#[test]
+fn a_fault_at_zero_seconds_is_counted_in_the_first_sample_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("zero.toml"), FAULT_AT_ZERO).unwrap();
+    let output = breakwater(dir.path(), &["run", "zero.toml", "--seeds", "1..5"]);
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("operations:"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn merge_refuses_an_out_inside_an_input_an_incomplete_set_and_a_non_shard_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = ["partition-heal", "--seeds", "1..3", "--no-plots"];
+    for (out, shard) in [("shard-1", "1/2"), ("shard-2", "2/2")] {
+        let mut args = vec!["run", "--out", out, "--shard", shard];
+        args.extend(common);
+        let output = breakwater(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+    let plain = breakwater(
+        dir.path(),
+        &[
+            "run",
+            "--out",
+            "plain",
+            "partition-heal",
+            "--seed",
+            "1",
+            "--no-plots",
+        ],
+    );
+    assert_eq!(plain.status.code(), Some(0));
+    let refused = |args: &[&str], why: &str| {
+        let output = breakwater(dir.path(), args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&output.stderr).contains(why),
+            "{}",
+            text(&output.stderr)
+        );
+    };
+    refused(
+        &["merge", "shard-1", "shard-2", "--out", "shard-1"],
+        "is the input folder",
+    );
+    refused(
+        &["merge", "shard-1", "shard-2", "--out", "shard-2/merged"],
+        "is the input folder",
+    );
+    refused(
+        &["merge", "shard-1", "--out", "merged"],
+        "missing shard 2/2",
+    );
+    refused(
+        &["merge", "shard-1", "plain", "--out", "merged"],
+        "not a shard folder",
+    );
+    assert!(!dir.path().join("merged").exists());
+    let merged = breakwater(
+        dir.path(),
+        &["merge", "shard-1", "shard-2", "--out", "merged"],
+    );
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
+}
+
+#[test]
+fn the_largest_seed_is_refused_rather_than_running_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["run", "replay"] {
+        let output = breakwater(
+            dir.path(),
+            &[command, "partition-heal", "--seed", "18446744073709551615"],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{command}: {}",
+            text(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn reports_name_the_crash_parameter_as_the_file_does_and_the_build_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let version = breakwater(dir.path(), &["--version"]);
+    assert!(
+        text(&version.stdout).contains("(commit "),
+        "{}",
+        text(&version.stdout)
+    );
+    let output = breakwater(
+        dir.path(),
+        &["run", "broker-crash-restart", "--seed", "1", "--no-plots"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let reports = dir.path().join("reports");
+    let faults =
+        std::fs::read_to_string(reports.join("broker-crash-restart/seed-1/faults.csv")).unwrap();
+    assert!(faults.contains("keep_session="), "{faults}");
+    assert!(!faults.contains("keep_sessions="), "{faults}");
+    let run = std::fs::read_to_string(reports.join("run.txt")).unwrap();
+    assert!(
+        run.starts_with("breakwater ") && run.contains("(commit "),
+        "{run}"
+    );
+}

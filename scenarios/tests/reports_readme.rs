@@ -16,6 +16,10 @@ fn every_report_column_is_documented_in_reports_readme() {
         ("outcomes.csv", to_strings(&run::OUTCOMES_HEADER)),
         ("faults.csv", to_strings(&run::FAULTS_HEADER)),
         ("oracles.csv", to_strings(&run::ORACLES_HEADER)),
+        (
+            "skipped.csv (real)",
+            to_strings(&breakwater_scenarios::real::SKIPPED_HEADER),
+        ),
     ];
     let mut missing = Vec::new();
     for (file, header) in &headers {

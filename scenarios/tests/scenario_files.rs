@@ -266,3 +266,57 @@ fn the_format_readme_example_is_a_valid_scenario() {
         parse_scenario("README example", &readme[start..end]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(scenario.name, "my-outage");
 }
+
+#[test]
+fn a_workload_above_the_memory_budget_is_refused_at_its_line() {
+    // Within every per-key limit, but 64 x 1000/s x 2 min is 7.7M messages.
+    let huge = BASE
+        .replace("duration = \"60s\"", "duration = \"2m\"")
+        .replace(
+            "topics = [\"t/1\"]",
+            "publishers = 63\npublish_rate_per_s = 1000\npayload_size_bytes = 65536\ntopics = [\"t/1\"]",
+        );
+    assert_error(&huge, 10, "above the limit of 200000");
+    // Few messages but big payloads: the byte bound.
+    let heavy = BASE.replace(
+        "topics = [\"t/1\"]",
+        "publishers = 10\npublish_rate_per_s = 100\npayload_size_bytes = 65536\ntopics = [\"t/1\"]",
+    );
+    assert_error(&heavy, 10, "MiB of payload");
+}
+
+#[test]
+fn a_payload_smaller_than_its_header_is_refused_naming_the_minimum() {
+    let source = BASE.replace(
+        "topics = [\"t/1\"]",
+        "payload_size_bytes = 8\ntopics = [\"t/1\"]",
+    );
+    assert_error(&source, 9, "between 21");
+    let fine = BASE.replace(
+        "topics = [\"t/1\"]",
+        "payload_size_bytes = 21\ntopics = [\"t/1\"]",
+    );
+    parse_scenario("fine.toml", &fine).unwrap();
+}
+
+#[test]
+fn two_breakers_with_the_same_name_are_refused() {
+    let source = BASE.replace(
+        "max_retries = 2",
+        "name = \"mqtt_connect\"\nmax_retries = 2",
+    );
+    assert_error(
+        &source,
+        5,
+        "name \"mqtt_connect\" is already the name of [breakers.connect]",
+    );
+}
+
+#[test]
+fn a_fault_ending_with_the_run_is_refused_as_unrecoverable() {
+    assert_error(
+        &BASE.replace("duration = \"10s\"", "duration = \"50s\""),
+        17,
+        "the end of the run: no time left to recover",
+    );
+}

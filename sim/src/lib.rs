@@ -31,4 +31,6 @@ pub use broker::{
 pub use connector::TurmoilConnector;
 pub use output::{ExternalRecords, Facts, RunOutput};
 pub use recorder::{Delivery, PublishOutcome, PublishResult, Sample, TransitionRecord};
+pub use tap::{is_transition_event, transition_of_event};
+pub use tap::{with_log_context, LogContext};
 pub use world::{run, SimError, EPOCH_SECS};

@@ -6,10 +6,13 @@
 //! the transition tap, the driver between steps), so append order is the
 //! simulation's order and the same seed gives the same records.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use breakwater_core::{ErrorKind, MetricsSnapshot, State, Status, Transition};
+use breakwater_core::{
+    CallError, CircuitBreaker, Classify, ErrorKind, MetricsSnapshot, State, Status, Transition,
+};
+use breakwater_mqtt::MqttError;
 use bytes::Bytes;
 use mqttbytes::QoS;
 
@@ -44,6 +47,36 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Reads `breaker` now, stamped `at_ms`: the interval counts are what
+    /// changed since `previous`, which then becomes this read's metrics
+    /// (for the next sample of the same breaker).
+    pub fn read(
+        at_ms: u64,
+        host: &str,
+        breaker: &CircuitBreaker,
+        previous: &mut MetricsSnapshot,
+    ) -> Sample {
+        let metrics = breaker.metrics();
+        let mut interval_operations = [0; Status::COUNT];
+        for (i, slot) in interval_operations.iter_mut().enumerate() {
+            *slot = metrics.operations[i] - previous.operations[i];
+        }
+        let mut interval_errors = [0; ErrorKind::COUNT];
+        for (i, slot) in interval_errors.iter_mut().enumerate() {
+            *slot = metrics.errors[i] - previous.errors[i];
+        }
+        *previous = metrics.clone();
+        Sample {
+            at_ms,
+            host: host.to_owned(),
+            breaker: metrics.breaker.clone(),
+            state: metrics.state,
+            interval_operations,
+            interval_errors,
+            metrics,
+        }
+    }
+
     /// Calls that ended with `status` in this interval.
     pub fn interval(&self, status: Status) -> u64 {
         self.interval_operations[status as usize]
@@ -68,6 +101,22 @@ pub struct TransitionRecord {
     pub transition: Transition,
 }
 
+/// Its event-log line: `<ms>ms <host> transition breaker=<name> from=<state>
+/// to=<state>`.
+impl fmt::Display for TransitionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>9}ms {} transition breaker={} from={} to={}",
+            self.at_ms,
+            self.host,
+            self.breaker,
+            self.transition.from(),
+            self.transition.to()
+        )
+    }
+}
+
 /// How a publish ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PublishResult {
@@ -84,6 +133,22 @@ pub enum PublishResult {
 }
 
 impl PublishResult {
+    /// How the client's `publish` call ended: a timeout (the client's own
+    /// request timeout or one of the breaker's) is [`PublishResult::Timeout`],
+    /// any other error [`PublishResult::Failed`] with its kind.
+    pub fn from_call(result: &Result<(), CallError<MqttError>>) -> PublishResult {
+        match result {
+            Ok(()) => PublishResult::Acked,
+            Err(CallError::Rejected(_)) => PublishResult::Rejected,
+            Err(CallError::Failed { last_error, .. } | CallError::NotRetried(last_error)) => {
+                match last_error.kind() {
+                    ErrorKind::Timeout => PublishResult::Timeout,
+                    kind => PublishResult::Failed(kind),
+                }
+            }
+        }
+    }
+
     /// Stable name for logs and reports (`failed:connection` style).
     pub fn label(&self) -> String {
         match self {
@@ -136,6 +201,24 @@ pub struct Delivery {
     pub dup: bool,
 }
 
+/// Its event-log line: `<ms>ms <host> delivery topic=<topic> qos=<0|1>
+/// dup=<0|1> payload=<payload>`, the payload as
+/// [`crate::broker::PayloadText`] writes it (cut when long).
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>9}ms {} delivery topic={} qos={} dup={} payload={}",
+            self.at_ms,
+            self.host,
+            self.topic,
+            self.qos as u8,
+            u8::from(self.dup),
+            crate::broker::PayloadText(&self.payload)
+        )
+    }
+}
+
 /// Everything recorded, owned by one run.
 #[derive(Debug, Default)]
 pub(crate) struct Records {
@@ -174,14 +257,7 @@ impl Recorder {
     }
 
     pub(crate) fn transition(&self, record: TransitionRecord) {
-        let line = format!(
-            "{:>9}ms {} transition breaker={} from={} to={}",
-            record.at_ms,
-            record.host,
-            record.breaker,
-            record.transition.from(),
-            record.transition.to()
-        );
+        let line = record.to_string();
         let mut records = self.lock();
         records.events.push(line);
         records.transitions.push(record);
@@ -219,15 +295,7 @@ impl Recorder {
     }
 
     pub(crate) fn delivery(&self, delivery: Delivery) {
-        let line = format!(
-            "{:>9}ms {} delivery topic={} qos={} dup={} payload=\"{}\"",
-            delivery.at_ms,
-            delivery.host,
-            delivery.topic,
-            delivery.qos as u8,
-            u8::from(delivery.dup),
-            delivery.payload.escape_ascii()
-        );
+        let line = delivery.to_string();
         let mut records = self.lock();
         records.events.push(line);
         records.deliveries.push(delivery);

@@ -347,7 +347,7 @@ impl fmt::Display for Fault {
             }
             Fault::FailRate { rate } => write!(f, "({rate})"),
             Fault::DelayAcks { delay } => write!(f, "({}ms)", delay.as_millis()),
-            Fault::Crash { keep_sessions } => write!(f, "(keep_sessions={keep_sessions})"),
+            Fault::Crash { keep_sessions } => write!(f, "(keep_session={keep_sessions})"),
             _ => Ok(()),
         }
     }

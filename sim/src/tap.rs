@@ -11,14 +11,26 @@
 //! This is a minimal `Subscriber` rather than a `tracing_subscriber` layer
 //! stack: it is interested in exactly two callsites, allocates nothing per
 //! span, and is installed as the thread's default only for one run.
+//!
+//! Installing it hides whatever subscriber the thread had (e.g. a CLI's
+//! log output), so the tap forwards every *event* that subscriber wants to
+//! it (`downstream`), with a [`LogContext`] (virtual time, host) readable
+//! by its formatter through [`with_log_context`] while the event is
+//! handled. Spans are not forwarded: the only spans inside a run are
+//! turmoil's `node` spans, one per host per step, and the context already
+//! names the host; forwarding them would allocate per step.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use breakwater_core::{State, Transition};
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
-use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::subscriber::{Interest, NoSubscriber};
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 
 use crate::recorder::{now_ms, Recorder, TransitionRecord};
 
@@ -30,29 +42,102 @@ const NODE_SPAN: &str = "node";
 /// ids must be non-zero and total).
 const UNKNOWN_HOST_ID: u64 = u64::MAX;
 
+/// Where and when, in the simulation, a forwarded event happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogContext {
+    /// Virtual time since the run started: turmoil's inside a host, the
+    /// driver's last step boundary outside one.
+    pub elapsed: Duration,
+    /// The host whose task emitted the event; `None` for the driver.
+    pub host: Option<String>,
+}
+
+thread_local! {
+    /// Set by the tap only while a forwarded event is being handled.
+    static LOG_CONTEXT: RefCell<Option<LogContext>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the simulation context of the event being logged on
+/// this thread: `Some` only inside a subscriber's handling of an event
+/// the tap forwarded from a run, `None` anywhere else. Log formatters use
+/// it to stamp lines with virtual time rather than wall time.
+pub fn with_log_context<R>(f: impl FnOnce(Option<&LogContext>) -> R) -> R {
+    LOG_CONTEXT.with(|context| f(context.borrow().as_ref()))
+}
+
+/// Clears the context when the forwarded event is handled, even if the
+/// downstream subscriber panics.
+struct ContextGuard;
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        LOG_CONTEXT.with(|context| context.borrow_mut().take());
+    }
+}
+
 pub(crate) struct TransitionTap {
     hosts: Vec<String>,
     /// Ids of the entered `node` spans, innermost last.
     entered: Mutex<Vec<u64>>,
     recorder: Recorder,
+    /// The thread's subscriber before the run, if it had a real one.
+    downstream: Option<Dispatch>,
+    /// The driver's last step boundary (virtual ms), for events emitted
+    /// outside any host.
+    driver_ms: Arc<AtomicU64>,
+    /// INFO (the transition event), or the downstream's level if higher.
+    max_level: LevelFilter,
 }
 
 impl TransitionTap {
-    pub(crate) fn new(hosts: Vec<String>, recorder: Recorder) -> Self {
+    /// A tap that forwards events to `downstream` unless it is the no-op
+    /// subscriber.
+    pub(crate) fn new(
+        hosts: Vec<String>,
+        recorder: Recorder,
+        downstream: Dispatch,
+        driver_ms: Arc<AtomicU64>,
+    ) -> Self {
+        let downstream = (!downstream.is::<NoSubscriber>()).then_some(downstream);
+        // The global maximum before the tap is installed is the
+        // downstream's (Dispatch does not expose its own hint).
+        let max_level = if downstream.is_some() {
+            LevelFilter::current().max(LevelFilter::INFO)
+        } else {
+            LevelFilter::INFO
+        };
         TransitionTap {
             hosts,
             entered: Mutex::new(Vec::with_capacity(4)),
             recorder,
+            downstream,
+            driver_ms,
+            max_level,
         }
+    }
+
+    fn forwards(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.is_event()
+            && self
+                .downstream
+                .as_ref()
+                .is_some_and(|downstream| downstream.enabled(metadata))
+    }
+
+    fn forward(&self, downstream: &Dispatch, event: &Event<'_>) {
+        let elapsed = turmoil::sim_elapsed()
+            .unwrap_or_else(|| Duration::from_millis(self.driver_ms.load(Ordering::Relaxed)));
+        let host = self.current_host().map(str::to_owned);
+        LOG_CONTEXT.with(|context| *context.borrow_mut() = Some(LogContext { elapsed, host }));
+        let _clear = ContextGuard;
+        downstream.event(event);
     }
 
     fn wants(metadata: &Metadata<'_>) -> bool {
         if metadata.is_span() {
             return metadata.name() == NODE_SPAN && metadata.target().starts_with("turmoil");
         }
-        metadata.is_event()
-            && *metadata.level() == Level::INFO
-            && metadata.target() == BREAKER_TARGET
+        is_transition_event(metadata)
     }
 
     fn current_host(&self) -> Option<&str> {
@@ -85,6 +170,32 @@ impl Visit for NodeName<'_> {
     }
 }
 
+/// Whether `metadata` is the core's breaker transition event: the one INFO
+/// event `breakwater_core::breaker` emits per state change, with the fields
+/// `breaker`, `from` and `to`.
+///
+/// For a `tracing` subscriber that records transitions (as this crate's
+/// tap and `breakwater-real`'s do): true means it should be enabled and
+/// handed to [`transition_of_event`].
+pub fn is_transition_event(metadata: &Metadata<'_>) -> bool {
+    metadata.is_event() && *metadata.level() == Level::INFO && metadata.target() == BREAKER_TARGET
+}
+
+/// The breaker name and the transition carried by the core's transition
+/// event (see [`is_transition_event`]); `None` if a field is missing or
+/// `from` -> `to` is not a legal transition, so the event is not one.
+pub fn transition_of_event(event: &Event<'_>) -> Option<(String, Transition)> {
+    let mut fields = TransitionFields::default();
+    event.record(&mut fields);
+    let (Some(breaker), Some(from), Some(to)) = (fields.breaker, fields.from, fields.to) else {
+        return None;
+    };
+    let transition = Transition::ALL
+        .into_iter()
+        .find(|transition| transition.from() == from && transition.to() == to)?;
+    Some((breaker, transition))
+}
+
 /// Reads `breaker`, `from` and `to` of a transition event.
 #[derive(Default)]
 struct TransitionFields {
@@ -115,27 +226,25 @@ impl Visit for TransitionFields {
     }
 }
 
-fn transition_between(from: State, to: State) -> Option<Transition> {
-    Transition::ALL
-        .into_iter()
-        .find(|transition| transition.from() == from && transition.to() == to)
-}
-
 impl Subscriber for TransitionTap {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
         if Self::wants(metadata) {
-            Interest::always()
-        } else {
-            Interest::never()
+            return Interest::always();
+        }
+        match &self.downstream {
+            // The downstream's own answer, so callsites it never wants
+            // (e.g. the breaker's DEBUG call results) stay free.
+            Some(downstream) if metadata.is_event() => downstream.register_callsite(metadata),
+            _ => Interest::never(),
         }
     }
 
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        Self::wants(metadata)
+        Self::wants(metadata) || self.forwards(metadata)
     }
 
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(tracing::level_filters::LevelFilter::INFO)
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.max_level)
     }
 
     fn new_span(&self, span: &Attributes<'_>) -> Id {
@@ -153,12 +262,15 @@ impl Subscriber for TransitionTap {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut fields = TransitionFields::default();
-        event.record(&mut fields);
-        let (Some(breaker), Some(from), Some(to)) = (fields.breaker, fields.from, fields.to) else {
+        if let Some(downstream) = &self.downstream {
+            if downstream.enabled(event.metadata()) {
+                self.forward(downstream, event);
+            }
+        }
+        if !Self::wants(event.metadata()) {
             return;
-        };
-        let Some(transition) = transition_between(from, to) else {
+        }
+        let Some((breaker, transition)) = transition_of_event(event) else {
             // The core only emits legal transitions; anything else is not
             // the event this tap is for.
             return;

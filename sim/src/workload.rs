@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use breakwater_core::{CallError, CircuitBreaker, Classify, ErrorKind, Status};
-use breakwater_mqtt::{ClientConfig, LinkStatus, MqttClient, MqttError};
+use breakwater_core::Classify;
+use breakwater_mqtt::{ClientConfig, LinkStatus, MqttClient};
 use bytes::Bytes;
 
 use crate::connector::TurmoilConnector;
@@ -93,25 +93,12 @@ pub(crate) async fn publisher(context: HostContext, workload: Arc<Workload>) -> 
         let recorder = context.recorder.clone();
         tokio::spawn(async move {
             let result = client.publish(&topic, body, qos).await;
-            recorder.publish_resolved(id, now_ms(), classify(&result));
+            recorder.publish_resolved(id, now_ms(), PublishResult::from_call(&result));
         });
     }
     // The client must outlive its last publishes; the driver ends the run.
     std::future::pending::<()>().await;
     Ok(())
-}
-
-fn classify(result: &Result<(), CallError<MqttError>>) -> PublishResult {
-    match result {
-        Ok(()) => PublishResult::Acked,
-        Err(CallError::Rejected(_)) => PublishResult::Rejected,
-        Err(CallError::Failed { last_error, .. } | CallError::NotRetried(last_error)) => {
-            match last_error.kind() {
-                ErrorKind::Timeout => PublishResult::Timeout,
-                kind => PublishResult::Failed(kind),
-            }
-        }
-    }
 }
 
 /// Bound on subscribe attempts, with the pause between failed ones: a
@@ -175,42 +162,24 @@ async fn sample_breakers(context: HostContext, client: MqttClient) {
     let interval_ms = millis(context.sample_interval);
     let end_ms = millis(context.duration);
     let breakers = client.breakers().clone();
-    let mut previous = breakers.all().map(|breaker| breaker.metrics());
+    // The baseline is zero, not the breakers' metrics when this task first
+    // runs: by then a call may already have failed (a fault at 0s), and the
+    // first interval must count everything since t=0 so that the intervals
+    // sum to the counters.
+    let mut previous = breakers.all().map(|breaker| {
+        let mut zero = breaker.metrics();
+        zero.operations = Default::default();
+        zero.errors = Default::default();
+        zero
+    });
     let mut at_ms = interval_ms;
     while at_ms <= end_ms {
         sleep_until_ms(at_ms).await;
         for (breaker, previous) in breakers.all().into_iter().zip(previous.iter_mut()) {
-            context
-                .recorder
-                .sample(sample(&context.host, breaker, previous));
+            let sample = Sample::read(now_ms(), &context.host, breaker, previous);
+            context.recorder.sample(sample);
         }
         at_ms += interval_ms;
-    }
-}
-
-fn sample(
-    host: &str,
-    breaker: &CircuitBreaker,
-    previous: &mut breakwater_core::MetricsSnapshot,
-) -> Sample {
-    let metrics = breaker.metrics();
-    let mut interval_operations = [0; Status::COUNT];
-    for (i, slot) in interval_operations.iter_mut().enumerate() {
-        *slot = metrics.operations[i] - previous.operations[i];
-    }
-    let mut interval_errors = [0; ErrorKind::COUNT];
-    for (i, slot) in interval_errors.iter_mut().enumerate() {
-        *slot = metrics.errors[i] - previous.errors[i];
-    }
-    *previous = metrics.clone();
-    Sample {
-        at_ms: now_ms(),
-        host: host.to_owned(),
-        breaker: metrics.breaker.clone(),
-        state: metrics.state,
-        interval_operations,
-        interval_errors,
-        metrics,
     }
 }
 
@@ -219,22 +188,28 @@ async fn watch_link(context: HostContext, client: MqttClient) {
     let mut link = client.watch_link();
     drop(client);
     while link.changed().await.is_ok() {
-        let status = link.borrow_and_update().clone();
-        let text = match status {
-            LinkStatus::Connecting => "link connecting".to_owned(),
-            LinkStatus::Connected { session_present } => {
-                format!(
-                    "link connected session_present={}",
-                    u8::from(session_present)
-                )
-            }
-            LinkStatus::Down { error } => {
-                format!("link down kind={} error={error}", error.kind().as_str())
-            }
-            LinkStatus::Closed => "link closed".to_owned(),
-        };
+        let text = link_event(&link.borrow_and_update());
         context
             .recorder
             .event(now_ms(), &context.host, format_args!("{text}"));
+    }
+}
+
+/// The event-log text of a change of a client's link status:
+/// `link connecting`, `link connected session_present=<0|1>`,
+/// `link down kind=<error kind> error=<error>` or `link closed`.
+pub fn link_event(status: &LinkStatus) -> String {
+    match status {
+        LinkStatus::Connecting => "link connecting".to_owned(),
+        LinkStatus::Connected { session_present } => {
+            format!(
+                "link connected session_present={}",
+                u8::from(*session_present)
+            )
+        }
+        LinkStatus::Down { error } => {
+            format!("link down kind={} error={error}", error.kind().as_str())
+        }
+        LinkStatus::Closed => "link closed".to_owned(),
     }
 }

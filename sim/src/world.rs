@@ -20,6 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use breakwater_core::rng::{mix, seed_from_name};
 use breakwater_mqtt::ClientConfig;
 use thiserror::Error;
+use tracing::Dispatch;
 
 use crate::broker::{Broker, Clock, ConfigError as BrokerConfigError, MQTT_PORT};
 use crate::net::{Latency, NetError};
@@ -134,18 +135,27 @@ fn turmoil_builder(spec: &WorldSpec) -> turmoil::Builder {
 ///
 /// Deterministic: the same spec (and commit) gives the same
 /// [`RunOutput::render`], byte for byte. Runs on the calling thread, with
-/// a `tracing` subscriber of its own installed for the run (it captures
-/// breaker transitions; other tracing output of this thread is muted
-/// meanwhile).
+/// a `tracing` subscriber of its own installed for the run: it captures
+/// breaker transitions and forwards every event the thread's previous
+/// subscriber wants to it, with the run's virtual time and host readable
+/// through [`crate::with_log_context`] while it is handled.
 pub fn run(spec: &WorldSpec) -> Result<RunOutput, SimError> {
     spec.validate()?;
     let recorder = Recorder::default();
     let mut hosts = spec.client_hosts();
     hosts.push(BROKER_HOST.to_owned());
-    let tap = TransitionTap::new(hosts, recorder.clone());
+    let clock = WorldClock::default();
+    // The thread's subscriber until now (e.g. the CLI's logs): the tap
+    // forwards events to it, stamped with this run's virtual time.
+    let downstream = tracing::dispatcher::get_default(Dispatch::clone);
+    let tap = TransitionTap::new(
+        hosts,
+        recorder.clone(),
+        downstream,
+        Arc::clone(&clock.driver_ms),
+    );
     let _tap = tracing::subscriber::set_default(tap);
 
-    let clock = WorldClock::default();
     let broker = Broker::new(spec.broker.clone(), clock.clone())?;
     let mut sim = turmoil_builder(spec).build();
     add_hosts(spec, &mut sim, &broker, &recorder)?;

@@ -263,38 +263,6 @@ fn parse_sample(line: &str) -> Sample {
     }
 }
 
-/// The same exposition in the classic Prometheus text format (0.0.4), which
-/// is the only format `promtool check metrics` reads.
-///
-/// The two formats differ, for what we emit, in one thing only: OpenMetrics
-/// names a counter family without `_total` in `# HELP` / `# TYPE`, while
-/// its samples carry it (this is what Prometheus scrapes, with
-/// `CONTENT_TYPE`); the classic format names the family like its samples.
-/// So this renames the `# HELP` and `# TYPE` lines of counter families and
-/// leaves every sample line untouched. `# UNIT` and `# EOF` are comments to
-/// the classic parser.
-pub fn openmetrics_to_classic(text: &str) -> String {
-    let counters: BTreeSet<String> = Exposition::parse(text)
-        .types
-        .into_iter()
-        .filter(|(_, kind)| kind == "counter")
-        .map(|(name, _)| name)
-        .collect();
-    let mut classic = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        classic.push_str(renamed.as_deref().unwrap_or(line));
-        classic.push('\n');
-    }
-    classic
-}
-
 /// Runs `promtool` with `args`, feeding `stdin`; fails the test, saying how
 /// to install it, if promtool is missing.
 pub fn promtool(args: &[&str], stdin: Option<&str>, dir: &Path) -> Output {

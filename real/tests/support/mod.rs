@@ -1,7 +1,6 @@
 //! Helpers of the real-broker tests: specs short enough for a test, a tiny
 //! HTTP/1.1 GET over a tokio `TcpStream`, and `promtool`.
 
-use std::collections::BTreeSet;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
@@ -95,36 +94,6 @@ pub async fn http_get(
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
     Ok((status, headers, body.to_owned()))
-}
-
-/// The same exposition in the classic Prometheus text format (0.0.4),
-/// the only one `promtool check metrics` reads: the approach of
-/// `prometheus/tests/common` (`openmetrics_to_classic`). OpenMetrics names
-/// a counter family without `_total` in `# HELP` / `# TYPE` while its
-/// samples carry it; the classic format names the family like its
-/// samples. So the `# HELP` and `# TYPE` lines of counter families get
-/// `_total`, and every sample line is left as it is.
-pub fn openmetrics_to_classic(text: &str) -> String {
-    let counters: BTreeSet<&str> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.split_once(' '))
-        .filter(|(_, kind)| kind.trim() == "counter")
-        .map(|(name, _)| name)
-        .collect();
-    let mut classic = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        classic.push_str(renamed.as_deref().unwrap_or(line));
-        classic.push('\n');
-    }
-    classic
 }
 
 /// Runs `promtool check metrics` on `text`; fails the test, saying how to

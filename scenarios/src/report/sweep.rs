@@ -293,6 +293,91 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::write(path, bytes)
 }
 
+/// File a `run --shard K/N` folder gets, holding `K/N`: `merge` reads it
+/// to refuse a folder that is not a shard and an incomplete shard set.
+pub const SHARD_FILE: &str = "shard.txt";
+
+/// Writes `dir/shard.txt` for shard `index` of `count`.
+pub fn write_shard_file(dir: &Path, index: u32, count: u32) -> io::Result<()> {
+    write_file(
+        &dir.join(SHARD_FILE),
+        format!("{index}/{count}\n").as_bytes(),
+    )
+}
+
+/// Checks the folders given to `merge`: `out` is none of them and not
+/// inside one (merging would read what it writes), each is a shard folder
+/// (has `shard.txt`), all have the same N, and shards 1..=N are each
+/// present exactly once.
+pub fn check_merge_inputs(dirs: &[&Path], out: &Path) -> Result<(), String> {
+    let absolute = |p: &Path| {
+        p.canonicalize()
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let out_abs = absolute(out);
+    let mut seen: Vec<(u32, u32, &Path)> = Vec::new();
+    for dir in dirs {
+        if out_abs.starts_with(absolute(dir)) {
+            return Err(format!(
+                "--out {} is the input folder {} or inside it: choose another folder",
+                out.display(),
+                dir.display()
+            ));
+        }
+        let path = dir.join(SHARD_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            format!(
+                "{}: not a shard folder (no {SHARD_FILE}; write shards with `breakwater run --shard K/N --out DIR`)",
+                dir.display()
+            )
+        })?;
+        let shard: crate::select::Shard = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some((index, _, first)) = seen.iter().find(|(i, _, _)| *i == shard.index) {
+            return Err(format!(
+                "{} and {} are both shard {index}",
+                first.display(),
+                dir.display()
+            ));
+        }
+        if let Some((_, count, first)) = seen.iter().find(|(_, n, _)| *n != shard.count) {
+            return Err(format!(
+                "{} is a shard of {count} but {} a shard of {}",
+                first.display(),
+                dir.display(),
+                shard.count
+            ));
+        }
+        seen.push((shard.index, shard.count, dir));
+    }
+    let count = seen.first().map_or(0, |(_, n, _)| *n);
+    let missing: Vec<String> = (1..=count)
+        .filter(|k| seen.iter().all(|(i, _, _)| i != k))
+        .map(|k| format!("{k}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "incomplete shard set: missing shard {}",
+            missing.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Sweep-level file naming the build: `breakwater <version>` on one line.
+/// Kept out of the run folders, so `check-determinism` compares only what a
+/// seed determines; constant for one build, so two sweeps of one binary
+/// still match byte for byte.
+pub const RUN_FILE: &str = "run.txt";
+
+/// The bytes of [`RUN_FILE`].
+pub fn run_file_bytes() -> Vec<u8> {
+    format!("breakwater {}\n", crate::VERSION).into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,7 @@ impl fmt::Display for BrokerFault {
             BrokerFault::MalformedReplies => f.write_str("malformed-replies"),
             BrokerFault::CloseAllConnections => f.write_str("close-all-connections"),
             BrokerFault::Crash { keep_sessions } => {
-                write!(f, "crash(keep_sessions={keep_sessions})")
+                write!(f, "crash(keep_session={keep_sessions})")
             }
         }
     }

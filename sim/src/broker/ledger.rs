@@ -159,17 +159,45 @@ fn qos_number(qos: QoS) -> u8 {
     qos as u8
 }
 
+/// Payloads up to this size are written in full in text logs; longer ones
+/// are cut, so a ledger of 64 KiB payloads stays small.
+pub const PAYLOAD_TEXT_LIMIT_BYTES: usize = 64;
+
+/// A payload as it appears in the ledger and event log: `"<escaped>"` when
+/// at most [`PAYLOAD_TEXT_LIMIT_BYTES`], else its first 32 bytes, its length
+/// and an FNV-1a digest of the whole, `"<escaped prefix>..." len=N
+/// fnv=<16 hex>`. Deterministic: the digest reads only the bytes.
+pub struct PayloadText<'a>(pub &'a [u8]);
+
+impl fmt::Display for PayloadText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.0;
+        if bytes.len() <= PAYLOAD_TEXT_LIMIT_BYTES {
+            return write!(f, "\"{}\"", bytes.escape_ascii());
+        }
+        let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        write!(
+            f,
+            "\"{}...\" len={} fnv={digest:016x}",
+            bytes[..32].escape_ascii(),
+            bytes.len()
+        )
+    }
+}
+
 impl fmt::Display for MessageRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "client={} topic={:?} qos={} pkid={} dup={} payload=\"{}\"",
+            "client={} topic={:?} qos={} pkid={} dup={} payload={}",
             self.client_id,
             self.topic,
             qos_number(self.qos),
             self.packet_id,
             u8::from(self.dup),
-            self.payload.escape_ascii(),
+            PayloadText(&self.payload),
         )
     }
 }
@@ -204,7 +232,7 @@ impl fmt::Display for LedgerEntry {
             Record::FaultSet(fault) => write!(f, "fault-set {fault}"),
             Record::FaultCleared => f.write_str("fault-cleared"),
             Record::Restarted { keep_sessions } => {
-                write!(f, "restarted keep_sessions={keep_sessions}")
+                write!(f, "restarted keep_session={keep_sessions}")
             }
         }
     }
@@ -290,6 +318,29 @@ mod tests {
         assert_eq!(
             entry.to_string(),
             "        7ms accepted client=c topic=\"t\" qos=1 pkid=3 dup=0 payload=\"a\\x00\\\"\""
+        );
+    }
+
+    #[test]
+    fn long_payloads_are_written_as_a_prefix_length_and_digest() {
+        let long = vec![b'x'; 65_536];
+        let text = PayloadText(&long).to_string();
+        assert!(
+            text.starts_with(&format!("\"{}...\" len=65536 fnv=", "x".repeat(32))),
+            "{text}"
+        );
+        assert!(text.len() < 100, "{text}");
+        let mut other = long.clone();
+        other[60_000] = b'y';
+        assert_ne!(
+            text,
+            PayloadText(&other).to_string(),
+            "the digest tells payloads apart"
+        );
+        let short = [b'x'; PAYLOAD_TEXT_LIMIT_BYTES];
+        assert_eq!(
+            PayloadText(&short).to_string(),
+            format!("\"{}\"", "x".repeat(64))
         );
     }
 }

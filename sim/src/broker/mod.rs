@@ -36,7 +36,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use conn::{CloseReason, Violation};
 pub use fault::{BrokerFault, MALFORMED_REPLY};
-pub use ledger::{Clock, LedgerEntry, MessageRecord, Record, SimClock, TokioClock};
+pub use ledger::{
+    Clock, LedgerEntry, MessageRecord, PayloadText, Record, SimClock, TokioClock,
+    PAYLOAD_TEXT_LIMIT_BYTES,
+};
 
 use state::BrokerState;
 
