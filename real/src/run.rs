@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breakwater_core::rng::{mix, seed_from_name};
+use breakwater_core::rng::mix;
 use breakwater_mqtt::{ClientConfig, MqttClient};
 use breakwater_proxy::Toxic;
 use breakwater_sim::spec::{ScheduledFault, WorldSpec};
@@ -95,32 +95,6 @@ fn run_tag() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     format!("{:08x}", mix(nanos ^ u64::from(std::process::id())) as u32)
-}
-
-fn client_config(
-    spec: &WorldSpec,
-    host: &str,
-    addr: SocketAddr,
-    client_id: &str,
-    clean_session: bool,
-) -> Result<ClientConfig, RealError> {
-    let c = &spec.client;
-    let config = ClientConfig::builder(addr.to_string(), client_id)
-        .keep_alive(c.keep_alive)
-        .ping_timeout(c.ping_timeout)
-        .request_timeout(c.request_timeout)
-        .connect_timeout(c.connect_timeout)
-        .reconnect_delay(c.reconnect_delay_min, c.reconnect_delay_max)
-        .offline_queue_limit(c.offline_queue_limit)
-        .max_in_flight(c.max_in_flight)
-        .clean_session(clean_session)
-        // Seeded like the simulation's host of the same name.
-        .seed(mix(spec.seed ^ seed_from_name(host)))
-        .connect_breaker(spec.breakers.connect.clone())
-        .publish_breaker(spec.breakers.publish.clone())
-        .subscribe_breaker(spec.breakers.subscribe.clone())
-        .build()?;
-    Ok(config)
 }
 
 /// One step of the schedule.
@@ -268,7 +242,9 @@ impl Controller {
         stop: watch::Receiver<bool>,
     ) -> Result<HostHandle, RealError> {
         let client_id = format!("{WITNESS_HOST}-{tag}");
-        let config = client_config(&self.spec, WITNESS_HOST, broker_addr, &client_id, false)?;
+        let config =
+            self.spec
+                .client_config(WITNESS_HOST, broker_addr.to_string(), &client_id, false)?;
         let mut topics = self.spec.workload.topics.clone();
         topics.sort();
         topics.dedup();
@@ -298,7 +274,13 @@ impl Controller {
             .proxies
             .addr(host)
             .expect("a proxy was started for every client host");
-        let config = client_config(spec, host, addr, &format!("{host}-{tag}"), clean_session)?;
+        // Seeded like the simulation's host of the same name.
+        let config = spec.client_config(
+            host,
+            addr.to_string(),
+            &format!("{host}-{tag}"),
+            clean_session,
+        )?;
         host::spawn(self.setup(host, role, config, stop)).await
     }
 

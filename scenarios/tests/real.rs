@@ -208,34 +208,6 @@ fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
     Ok((status, body.to_owned()))
 }
 
-/// The classic Prometheus text format that `promtool check metrics` reads,
-/// from OpenMetrics text: the bridging of `prometheus/tests/common` and
-/// `real/tests/support`. OpenMetrics names a counter family without
-/// `_total` in `# HELP` / `# TYPE` while its samples carry it; the classic
-/// format names the family like its samples.
-fn openmetrics_to_classic(text: &str) -> String {
-    let counters: BTreeSet<&str> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.split_once(' '))
-        .filter(|(_, kind)| kind.trim() == "counter")
-        .map(|(name, _)| name)
-        .collect();
-    let mut classic = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
-            let rest = line.strip_prefix(prefix)?;
-            let (name, tail) = rest.split_once(' ')?;
-            counters
-                .contains(name)
-                .then(|| format!("{prefix}{name}_total {tail}"))
-        });
-        classic.push_str(renamed.as_deref().unwrap_or(line));
-        classic.push('\n');
-    }
-    classic
-}
-
 fn promtool_check_metrics(text: &str) -> Output {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
@@ -294,7 +266,7 @@ fn metrics_are_served_during_a_real_run_and_pass_promtool() {
         scraped.unwrap_or_else(|| panic!("no /metrics during the run\n{}", describe(&output)));
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(text(&output.stdout).contains(&format!("http://{addr}/metrics")));
-    let checked = promtool_check_metrics(&openmetrics_to_classic(&body));
+    let checked = promtool_check_metrics(&breakwater_prometheus::promtool_text(&body));
     assert!(
         checked.status.success(),
         "promtool refused the exposition:\n{}\n{}\n{body}",

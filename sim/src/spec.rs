@@ -11,7 +11,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use breakwater_mqtt::BreakerConfigs;
+use breakwater_core::rng::{mix, seed_from_name};
+use breakwater_mqtt::{BreakerConfigs, ClientConfig, ConfigError as ClientConfigError};
 use mqttbytes::QoS;
 use thiserror::Error;
 
@@ -371,6 +372,34 @@ fn spec_error<T>(field: impl Into<String>, rule: impl Into<String>) -> Result<T,
 }
 
 impl WorldSpec {
+    /// The MQTT client config of host `host`: the spec's shared client
+    /// settings and breakers, and a seed mixed from the run's seed and the
+    /// host's name, so a host draws the same jitter in the simulation and in
+    /// real mode. `broker_addr` and `client_id` differ between the two.
+    pub fn client_config(
+        &self,
+        host: &str,
+        broker_addr: String,
+        client_id: &str,
+        clean_session: bool,
+    ) -> Result<ClientConfig, ClientConfigError> {
+        let c = &self.client;
+        ClientConfig::builder(broker_addr, client_id)
+            .keep_alive(c.keep_alive)
+            .ping_timeout(c.ping_timeout)
+            .request_timeout(c.request_timeout)
+            .connect_timeout(c.connect_timeout)
+            .reconnect_delay(c.reconnect_delay_min, c.reconnect_delay_max)
+            .offline_queue_limit(c.offline_queue_limit)
+            .max_in_flight(c.max_in_flight)
+            .clean_session(clean_session)
+            .seed(mix(self.seed ^ seed_from_name(host)))
+            .connect_breaker(self.breakers.connect.clone())
+            .publish_breaker(self.breakers.publish.clone())
+            .subscribe_breaker(self.breakers.subscribe.clone())
+            .build()
+    }
+
     /// Host names of every client, publishers first, in index order.
     pub fn client_hosts(&self) -> Vec<String> {
         let publishers = (0..self.workload.publishers).map(publisher_host);

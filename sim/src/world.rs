@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use breakwater_core::rng::{mix, seed_from_name};
 use breakwater_mqtt::ClientConfig;
 use thiserror::Error;
 use tracing::Dispatch;
@@ -89,29 +88,9 @@ fn drain_limit(spec: &WorldSpec) -> Duration {
     spec.client.request_timeout + Duration::from_secs(1)
 }
 
-/// The client config of one host: shared settings, the host's name as
-/// client id, and a seed mixed from the run's seed and the host's name.
-fn client_config(
-    spec: &WorldSpec,
-    host: &str,
-    clean_session: bool,
-) -> Result<ClientConfig, SimError> {
-    let c = &spec.client;
-    let config = ClientConfig::builder(format!("{BROKER_HOST}:{MQTT_PORT}"), host)
-        .keep_alive(c.keep_alive)
-        .ping_timeout(c.ping_timeout)
-        .request_timeout(c.request_timeout)
-        .connect_timeout(c.connect_timeout)
-        .reconnect_delay(c.reconnect_delay_min, c.reconnect_delay_max)
-        .offline_queue_limit(c.offline_queue_limit)
-        .max_in_flight(c.max_in_flight)
-        .clean_session(clean_session)
-        .seed(mix(spec.seed ^ seed_from_name(host)))
-        .connect_breaker(spec.breakers.connect.clone())
-        .publish_breaker(spec.breakers.publish.clone())
-        .subscribe_breaker(spec.breakers.subscribe.clone())
-        .build()?;
-    Ok(config)
+/// Where clients find the simulated broker.
+fn broker_addr() -> String {
+    format!("{BROKER_HOST}:{MQTT_PORT}")
 }
 
 fn turmoil_builder(spec: &WorldSpec) -> turmoil::Builder {
@@ -230,7 +209,7 @@ fn add_hosts(
     let workload = Arc::new(spec.workload.clone());
     for index in 0..spec.workload.publishers {
         let host = publisher_host(index);
-        let config = client_config(spec, &host, spec.client.clean_session)?;
+        let config = spec.client_config(&host, broker_addr(), &host, spec.client.clean_session)?;
         let context = context(host.clone(), config);
         let workload = Arc::clone(&workload);
         sim.host(host.as_str(), move || {
@@ -239,7 +218,7 @@ fn add_hosts(
     }
     for (index, subscriber) in spec.workload.subscribers.iter().enumerate() {
         let host = subscriber_host(index);
-        let config = client_config(spec, &host, subscriber.clean_session)?;
+        let config = spec.client_config(&host, broker_addr(), &host, subscriber.clean_session)?;
         let context = context(host.clone(), config);
         let subscriber = subscriber.clone();
         sim.host(host.as_str(), move || {
