@@ -166,6 +166,24 @@ impl<C: Clock> CircuitBreaker<C> {
                 inner: &self.inner,
                 ticket: Some(ticket),
             }),
+            None => self.try_acquire_not_closed(),
+        }
+    }
+
+    /// The Open rejection, inlined: two atomic loads, a coarse clock read and
+    /// the rejected count; anything else goes to the slow path.
+    #[inline(always)]
+    fn try_acquire_not_closed(&self) -> Result<Permit<'_, C>, Rejection> {
+        match self
+            .inner
+            .machine
+            .reject_while_open(|| self.inner.clock.coarse_now())
+        {
+            Some(rejection) => {
+                self.inner.metrics.operation(Status::Rejected);
+                self.inner.log_result(Status::Rejected, 0);
+                Err(rejection)
+            }
             None => self.try_acquire_slow(),
         }
     }
@@ -211,18 +229,39 @@ impl<C: Clock> CircuitBreaker<C> {
         F: FnOnce() -> Result<T, E>,
         E: Classify + fmt::Display,
     {
-        // The permit is built in place rather than moved out of a `Result`:
-        // copying it through memory stalls store forwarding on x86.
-        let permit = match self.inner.machine.admit_closed() {
-            Some(ticket) => Permit {
-                inner: &self.inner,
-                ticket: Some(ticket),
-            },
-            None => match self.try_acquire_slow() {
-                Ok(permit) => permit,
-                Err(rejection) => return Err(CallError::Rejected(self.inner.rejected(rejection))),
-            },
+        // Only the Closed fast path is inlined, and its permit is built once,
+        // in place: merging it with the slow path's permit (or moving it out
+        // of a `Result`) makes the compiler copy the 16-byte permit through
+        // the stack right after writing it field by field, which stalls
+        // store forwarding and costs more than the breaker itself.
+        let Some(ticket) = self.inner.machine.admit_closed() else {
+            return self.guard_slow(op);
         };
+        let mut permit = Permit {
+            inner: &self.inner,
+            ticket: Some(ticket),
+        };
+        // Settled through `&mut`, never moved: a by-value `success(self)`
+        // would copy the permit through the stack as well.
+        match op() {
+            Ok(value) => {
+                permit.settle(Outcome::Success, Status::Success);
+                Ok(value)
+            }
+            Err(error) => Err(permit.fail(error)),
+        }
+    }
+
+    /// [`Self::guard`] when the breaker was not Closed at the first look.
+    #[inline(never)]
+    fn guard_slow<T, E, F>(&self, op: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+        E: Classify + fmt::Display,
+    {
+        let mut permit = self
+            .try_acquire_slow()
+            .map_err(|rejection| CallError::Rejected(self.inner.rejected(rejection)))?;
         match op() {
             Ok(value) => {
                 permit.success();
@@ -525,7 +564,7 @@ impl<C: Clock> Permit<'_, C> {
     /// Settles with `error` (classified, logged with its text) and wraps it
     /// as the caller sees it: `Failed` after one attempt, or `NotRetried`.
     #[cold]
-    fn fail<E: Classify + fmt::Display>(mut self, error: E) -> CallError<E> {
+    fn fail<E: Classify + fmt::Display>(&mut self, error: E) -> CallError<E> {
         let kind = error.kind();
         self.inner.metrics.error(kind);
         tracing::warn!(
