@@ -638,6 +638,23 @@ fn state_points(
     points
 }
 
+/// The tags of a timeline chart: the root's axis mapping, then the fault
+/// marks that each of `panels` panels draws, in drawing order.
+fn timeline_tags(axis: &TimeAxis, pixels: &PixelAxis, faults: &[Fault], panels: usize) -> Tags {
+    let (windows, instants) = fault_tags(faults);
+    let repeat = |tags: &[String]| -> Vec<String> {
+        (0..panels).flat_map(|_| tags.iter().cloned()).collect()
+    };
+    let mut tags = Tags::new(root_axis_attributes(axis, pixels));
+    tags.expect("rect", fill_attribute(FAULT_FILL), repeat(&windows));
+    tags.expect(
+        "polyline",
+        stroke_attribute(FAULT_INSTANT),
+        repeat(&instants),
+    );
+    tags
+}
+
 /// Tags of the fault marks one panel draws, in drawing order: windows as
 /// rects, one-shot faults as vertical lines.
 fn fault_tags(faults: &[Fault]) -> (Vec<String>, Vec<String>) {
@@ -687,6 +704,19 @@ fn draw_faults<'a>(
 struct PixelAxis {
     min_px: i32,
     max_px: i32,
+}
+
+impl PixelAxis {
+    /// Where `chart` put the ends of `axis`.
+    fn of<'a>(
+        chart: &ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+        axis: &TimeAxis,
+    ) -> PixelAxis {
+        PixelAxis {
+            min_px: chart.backend_coord(&(0.0, 0.0)).0,
+            max_px: chart.backend_coord(&(axis.end_ms as f64, 0.0)).0,
+        }
+    }
 }
 
 fn root_axis_attributes(axis: &TimeAxis, pixels: &PixelAxis) -> String {
@@ -757,24 +787,11 @@ fn state_svg(
                 state_points(axis, transitions, host, breaker),
                 STATE_LINE.stroke_width(2),
             ))?;
-            pixels = PixelAxis {
-                min_px: chart.backend_coord(&(0.0, 0.0)).0,
-                max_px: chart.backend_coord(&(axis.end_ms as f64, 0.0)).0,
-            };
+            pixels = PixelAxis::of(&chart, axis);
         }
         Ok(pixels)
     })?;
-    let (windows, instants) = fault_tags(faults);
-    let mut tags = Tags::new(root_axis_attributes(axis, &pixels));
-    let repeat = |tags: &[String]| -> Vec<String> {
-        panels.iter().flat_map(|_| tags.iter().cloned()).collect()
-    };
-    tags.expect("rect", fill_attribute(FAULT_FILL), repeat(&windows));
-    tags.expect(
-        "polyline",
-        stroke_attribute(FAULT_INSTANT),
-        repeat(&instants),
-    );
+    let mut tags = timeline_tags(axis, &pixels, faults, panels.len());
     tags.expect(
         "polyline",
         stroke_attribute(STATE_LINE),
@@ -863,24 +880,11 @@ fn operations_svg(
             for (points, color) in series.into_iter().zip(STATUS_COLORS) {
                 chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
             }
-            pixels = PixelAxis {
-                min_px: chart.backend_coord(&(0.0, 0.0)).0,
-                max_px: chart.backend_coord(&(axis.end_ms as f64, 0.0)).0,
-            };
+            pixels = PixelAxis::of(&chart, axis);
         }
         Ok(pixels)
     })?;
-    let (windows, instants) = fault_tags(faults);
-    let mut tags = Tags::new(root_axis_attributes(axis, &pixels));
-    let repeat = |tags: &[String]| -> Vec<String> {
-        names.iter().flat_map(|_| tags.iter().cloned()).collect()
-    };
-    tags.expect("rect", fill_attribute(FAULT_FILL), repeat(&windows));
-    tags.expect(
-        "polyline",
-        stroke_attribute(FAULT_INSTANT),
-        repeat(&instants),
-    );
+    let mut tags = timeline_tags(axis, &pixels, faults, names.len());
     for (status, color) in Status::ALL.into_iter().zip(STATUS_COLORS) {
         tags.expect(
             "polyline",
