@@ -101,21 +101,7 @@ impl Recorder {
     pub(crate) fn publish_resolved(&self, id: u64, result: PublishResult) {
         let at_ms = self.now_ms();
         let mut records = self.lock();
-        let outcome = &mut records.publishes[id as usize];
-        assert!(
-            outcome.resolved_at_ms.is_none(),
-            "publish {id} resolved twice: a publish future completes once"
-        );
-        outcome.resolved_at_ms = Some(at_ms);
-        outcome.result = result;
-        let line = format!(
-            "{at_ms:>9}ms {} publish id={id} seq={} topic={} result={} latency_ms={}",
-            outcome.host,
-            outcome.seq,
-            outcome.topic,
-            result.label(),
-            at_ms.saturating_sub(outcome.started_at_ms)
-        );
+        let line = records.publishes[id as usize].resolve(at_ms, result);
         records.events.push((at_ms, line));
     }
 

@@ -184,6 +184,33 @@ pub struct PublishOutcome {
     pub result: PublishResult,
 }
 
+impl PublishOutcome {
+    /// Records that this publish resolved at `at_ms` with `result`, and
+    /// returns its event-log line; the simulation and the real mode share
+    /// both so their logs cannot drift apart.
+    ///
+    /// # Panics
+    /// If it had already resolved: a publish future completes once.
+    pub fn resolve(&mut self, at_ms: u64, result: PublishResult) -> String {
+        assert!(
+            self.resolved_at_ms.is_none(),
+            "publish {} resolved twice: a publish future completes once",
+            self.id
+        );
+        self.resolved_at_ms = Some(at_ms);
+        self.result = result;
+        format!(
+            "{at_ms:>9}ms {} publish id={} seq={} topic={} result={} latency_ms={}",
+            self.host,
+            self.id,
+            self.seq,
+            self.topic,
+            result.label(),
+            at_ms.saturating_sub(self.started_at_ms)
+        )
+    }
+}
+
 /// One message handed to a subscriber's handler.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Delivery {
@@ -276,21 +303,7 @@ impl Recorder {
     pub(crate) fn publish_resolved(&self, id: u64, at_ms: u64, result: PublishResult) {
         let mut records = self.lock();
         records.pending_publishes -= 1;
-        let outcome = &mut records.publishes[id as usize];
-        assert!(
-            outcome.resolved_at_ms.is_none(),
-            "publish {id} resolved twice: a publish future completes once"
-        );
-        outcome.resolved_at_ms = Some(at_ms);
-        outcome.result = result;
-        let line = format!(
-            "{at_ms:>9}ms {} publish id={id} seq={} topic={} result={} latency_ms={}",
-            outcome.host,
-            outcome.seq,
-            outcome.topic,
-            result.label(),
-            at_ms - outcome.started_at_ms
-        );
+        let line = records.publishes[id as usize].resolve(at_ms, result);
         records.events.push(line);
     }
 
